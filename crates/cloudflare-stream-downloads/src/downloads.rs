@@ -1,0 +1,112 @@
+//! `Downloads`: the `result` of list and create, in either of its shapes.
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::types::{Download, DownloadType};
+
+/// The downloads of one video, by type: the `result` of list and create.
+///
+/// The API has returned two shapes here, and both decode to the same value:
+///
+/// * the current map `{"default": Download?, "audio": Download?}` (a key is
+///   present only once that type has been created);
+/// * the older single `Download` (`{"status": …, "percentComplete": …}`),
+///   returned by create before 2026-04 and shown on the API reference page.
+///   That shape only ever described the `default` (MP4) download, so it
+///   decodes as a map holding just `default`.
+///
+/// A body is taken as the single shape when it has a `status` or
+/// `percentComplete` key; it then must be a valid `Download`, so a malformed
+/// single download is an error and never an empty map. In the map shape,
+/// keys other than `default` and `audio` (a download type added later) are
+/// ignored. Serialising always writes the map shape.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Downloads {
+    /// The video download (MP4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default: Option<Download>,
+    /// The audio-only download (M4A).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audio: Option<Download>,
+}
+
+impl Downloads {
+    /// No download of any type.
+    pub fn none() -> Self {
+        Self {
+            default: None,
+            audio: None,
+        }
+    }
+
+    /// The same downloads with `download` set for `kind`.
+    pub fn with(mut self, kind: DownloadType, download: Download) -> Self {
+        *self.slot(kind) = Some(download);
+        self
+    }
+
+    /// The `default` (MP4) download, if it has been created.
+    pub fn default(&self) -> Option<&Download> {
+        self.default.as_ref()
+    }
+
+    /// The `audio` (M4A) download, if it has been created.
+    pub fn audio(&self) -> Option<&Download> {
+        self.audio.as_ref()
+    }
+
+    /// The download of `kind`, if it has been created.
+    pub fn get(&self, kind: DownloadType) -> Option<&Download> {
+        match kind {
+            DownloadType::Default => self.default.as_ref(),
+            DownloadType::Audio => self.audio.as_ref(),
+        }
+    }
+
+    /// Every created download with its type, `default` first.
+    pub fn iter(&self) -> impl Iterator<Item = (DownloadType, &Download)> {
+        [
+            (DownloadType::Default, self.default.as_ref()),
+            (DownloadType::Audio, self.audio.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, d)| d.map(|d| (kind, d)))
+    }
+
+    /// True when no download of any type exists.
+    pub fn is_empty(&self) -> bool {
+        self.default.is_none() && self.audio.is_none()
+    }
+
+    fn slot(&mut self, kind: DownloadType) -> &mut Option<Download> {
+        match kind {
+            DownloadType::Default => &mut self.default,
+            DownloadType::Audio => &mut self.audio,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Downloads {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct ByType {
+            default: Option<Download>,
+            audio: Option<Download>,
+        }
+
+        let map = Map::<String, Value>::deserialize(deserializer)?;
+        if map.contains_key("status") || map.contains_key("percentComplete") {
+            let single: Download = serde_json::from_value(Value::Object(map))
+                .map_err(|e| D::Error::custom(format!("invalid single-download result: {e}")))?;
+            return Ok(Self::none().with(DownloadType::Default, single));
+        }
+        let by_type: ByType = serde_json::from_value(Value::Object(map))
+            .map_err(|e| D::Error::custom(format!("invalid downloads map: {e}")))?;
+        Ok(Self {
+            default: by_type.default,
+            audio: by_type.audio,
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! `cargo xtask <task>`: see `cargo xtask help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use xtask::codegen::{self, Paths};
+use xtask::files::Outcome;
+
+const USAGE: &str = "\
+usage: cargo xtask codegen [--check] [--spec FILE] [--patches DIR] [--out FILE]
+
+  codegen      regenerate crates/cloudflare-stream-downloads/src/generated.rs
+               from openapi/stream-downloads.openapi.json + openapi/patches/
+  --check      write nothing; exit 1 when the generated file is stale
+  --spec, --patches, --out
+               other inputs/output (for experiments and tests)
+
+exit status: 0 done or up to date, 1 stale (--check), 2 error";
+
+/// How many lines of a stale diff to print before cutting it short.
+const DIFF_LINES: usize = 60;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("codegen") => codegen_task(&args[1..]),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn codegen_task(args: &[String]) -> ExitCode {
+    let mut paths = Paths::workspace();
+    let mut check = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let slot = match arg.as_str() {
+            "--check" => {
+                check = true;
+                continue;
+            }
+            "--spec" => &mut paths.spec,
+            "--patches" => &mut paths.patches,
+            "--out" => &mut paths.output,
+            other => {
+                eprintln!("error: unknown argument `{other}`\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        };
+        match it.next() {
+            Some(value) => *slot = PathBuf::from(value),
+            None => {
+                eprintln!("error: `{arg}` needs a value\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+
+    let report = match codegen::run(&paths, check) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("{} is unchanged.", paths.output.display());
+            return ExitCode::from(2);
+        }
+    };
+    let what = format!(
+        "{} ({} operations, {} types)",
+        report.output.display(),
+        report.operations,
+        report.types
+    );
+    match report.outcome {
+        Outcome::UpToDate => {
+            println!("up to date: {what}");
+            ExitCode::SUCCESS
+        }
+        Outcome::Written => {
+            println!("generated {what}");
+            ExitCode::SUCCESS
+        }
+        Outcome::Stale { diff } => {
+            eprintln!(
+                "error: {} is stale; the spec or the generator changed.",
+                report.output.display()
+            );
+            let lines: Vec<&str> = diff.lines().collect();
+            for line in lines.iter().take(DIFF_LINES) {
+                eprintln!("{line}");
+            }
+            if lines.len() > DIFF_LINES {
+                eprintln!("... ({} more diff lines)", lines.len() - DIFF_LINES);
+            }
+            eprintln!(
+                "run `cargo xtask codegen` to regenerate it, then review and commit the result."
+            );
+            ExitCode::from(1)
+        }
+    }
+}
