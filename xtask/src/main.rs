@@ -7,13 +7,16 @@ use xtask::codegen::{self, Paths};
 use xtask::files::Outcome;
 
 const USAGE: &str = "\
-usage: cargo xtask codegen [--check] [--spec FILE] [--patches DIR] [--out FILE]
+usage: cargo xtask codegen [--check] [--spec FILE] [--patches DIR] [--out FILE] [--skip-validation]
 
   codegen      regenerate crates/cloudflare-stream-downloads/src/generated.rs
                from openapi/stream-downloads.openapi.json + openapi/patches/
   --check      write nothing; exit 1 when the generated file is stale
   --spec, --patches, --out
                other inputs/output (for experiments and tests)
+  --skip-validation
+               hand the document to progenitor unchecked, to diagnose the
+               generator (its errors and panics are still reported cleanly)
 
 exit status: 0 done or up to date, 1 stale (--check), 2 error";
 
@@ -43,6 +46,10 @@ fn codegen_task(args: &[String]) -> ExitCode {
         let slot = match arg.as_str() {
             "--check" => {
                 check = true;
+                continue;
+            }
+            "--skip-validation" => {
+                paths.skip_validation = true;
                 continue;
             }
             "--spec" => &mut paths.spec,

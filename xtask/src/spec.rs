@@ -70,25 +70,91 @@ fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
 }
 
 /// Turn the validated document into progenitor's typed model. A structural
-/// mismatch is reported with the JSON pointer serde stopped at.
+/// mismatch is reported with the deepest JSON pointer we can find: openapiv3
+/// flattens some maps, which hides the path from serde, so on failure the
+/// operations and components are tried one at a time.
 pub fn to_openapi(file: &Path, doc: &Value) -> Result<openapiv3::OpenAPI, Error> {
-    serde_path_to_error::deserialize(doc).map_err(|e| {
-        let pointer = e
-            .path()
-            .iter()
-            .filter_map(|seg| match seg {
-                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
-                serde_path_to_error::Segment::Map { key } => {
-                    Some(crate::escape_pointer_segment(key))
-                }
-                serde_path_to_error::Segment::Enum { variant } => Some(variant.clone()),
-                serde_path_to_error::Segment::Unknown => None,
-            })
-            .fold(String::new(), |acc, seg| acc + "/" + &seg);
+    typed::<openapiv3::OpenAPI>(doc, "").map_err(|(pointer, message)| {
+        let (pointer, message) = locate(doc).unwrap_or((pointer, message));
         Error::spec(
             file,
             pointer,
-            format!("not a valid OpenAPI 3.0 document: {}", e.inner()),
+            format!("not a valid OpenAPI 3.0 document: {message}"),
         )
     })
+}
+
+/// Deserialize `value` (found at `at`) into `T`, or say where it broke.
+fn typed<T: serde::de::DeserializeOwned>(value: &Value, at: &str) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut pointer = at.to_owned();
+        for seg in e.path().iter() {
+            let seg = match seg {
+                serde_path_to_error::Segment::Seq { index } => index.to_string(),
+                serde_path_to_error::Segment::Map { key } => crate::escape_pointer_segment(key),
+                serde_path_to_error::Segment::Enum { variant } => variant.clone(),
+                serde_path_to_error::Segment::Unknown => continue,
+            };
+            pointer.push('/');
+            pointer.push_str(&seg);
+        }
+        (pointer, e.into_inner().to_string())
+    })
+}
+
+/// Like `typed`, for a `ReferenceOr<T>`: serde's untagged enums hide the
+/// path, so a value without `$ref` is tried as `T` directly.
+fn typed_or_ref<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    at: &str,
+) -> Result<(), (String, String)> {
+    if value.get("$ref").is_some() {
+        typed::<openapiv3::ReferenceOr<T>>(value, at).map(drop)
+    } else {
+        typed::<T>(value, at).map(drop)
+    }
+}
+
+/// Find the first operation or component that does not deserialize.
+fn locate(doc: &Value) -> Option<(String, String)> {
+    use crate::escape_pointer_segment as esc;
+    use openapiv3::{Operation, Parameter, RequestBody, Response, Schema};
+
+    let paths = doc.get("paths").and_then(Value::as_object)?;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if method.starts_with("x-") || method == "parameters" || !op.is_object() {
+                continue;
+            }
+            let at = format!("/paths/{}/{method}", esc(path));
+            if let Err(found) = typed::<Operation>(op, &at) {
+                // Responses are a flattened map too: look inside them.
+                let responses = op.get("responses").and_then(Value::as_object);
+                for (status, response) in responses.into_iter().flatten() {
+                    let at = format!("{at}/responses/{}", esc(status));
+                    if let Err(deeper) = typed_or_ref::<Response>(response, &at) {
+                        return Some(deeper);
+                    }
+                }
+                return Some(found);
+            }
+        }
+    }
+    let components = doc.get("components").and_then(Value::as_object)?;
+    for (kind, members) in components {
+        for (name, member) in members.as_object().into_iter().flatten() {
+            let at = format!("/components/{}/{}", esc(kind), esc(name));
+            let result = match kind.as_str() {
+                "schemas" => typed_or_ref::<Schema>(member, &at),
+                "responses" => typed_or_ref::<Response>(member, &at),
+                "parameters" => typed_or_ref::<Parameter>(member, &at),
+                "requestBodies" => typed_or_ref::<RequestBody>(member, &at),
+                _ => Ok(()),
+            };
+            if let Err(found) = result {
+                return Some(found);
+            }
+        }
+    }
+    None
 }

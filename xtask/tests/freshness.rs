@@ -1,0 +1,45 @@
+//! Plain `cargo test` fails when `generated.rs` is stale (prost/ruff style):
+//! the generator runs in memory and its output is compared with the file.
+
+use xtask::codegen::{Paths, render};
+use xtask::files::{Outcome, ensure_file_contents};
+
+#[test]
+fn generated_client_is_fresh() {
+    let paths = Paths::workspace();
+    let rendered = render(&paths).unwrap_or_else(|e| panic!("codegen failed: {e}"));
+    match ensure_file_contents(&paths.output, &rendered.text, true).unwrap() {
+        Outcome::UpToDate => {}
+        Outcome::Stale { diff } => panic!(
+            "{} is stale; run `cargo xtask codegen` and review the diff:\n{diff}",
+            paths.output.display()
+        ),
+        Outcome::Written => unreachable!("check mode never writes"),
+    }
+}
+
+#[test]
+fn generation_is_deterministic() {
+    let paths = Paths::workspace();
+    let first = render(&paths).unwrap().text;
+    let second = render(&paths).unwrap().text;
+    assert_eq!(first, second);
+}
+
+#[test]
+fn all_five_operations_are_generated() {
+    let rendered = render(&Paths::workspace()).unwrap();
+    assert_eq!(rendered.operations, 5);
+    for method in [
+        "list_downloads",
+        "create_downloads",
+        "delete_downloads",
+        "create_download",
+        "delete_download",
+    ] {
+        assert!(
+            rendered.text.contains(&format!("pub async fn {method}<")),
+            "{method} missing from the generated client"
+        );
+    }
+}
