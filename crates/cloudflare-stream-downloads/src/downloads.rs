@@ -23,6 +23,7 @@ use crate::types::{Download, DownloadType};
 /// keys other than `default` and `audio` (a download type added later) are
 /// ignored. Serialising always writes the map shape.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(description = "The downloads of one video, keyed by download type.")]
 pub struct Downloads {
     /// The video download (MP4).
     #[serde(skip_serializing_if = "Option::is_none")]

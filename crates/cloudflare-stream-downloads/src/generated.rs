@@ -261,7 +261,9 @@ pub mod types {
         pub messages: Messages,
         ///Always null in a failure envelope.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub result: ::std::option::Option<::serde_json::Value>,
+        pub result: ::std::option::Option<
+            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        >,
         ///Whether the API call was successful.
         pub success: bool,
     }
