@@ -53,11 +53,9 @@ pub fn inventory(generated: &str, spec: &Value) -> Result<String, String> {
                 .inputs
                 .iter()
                 .filter_map(|arg| match arg {
-                    syn::FnArg::Typed(t) => Some(format!(
-                        "{}: {}",
-                        t.pat.to_token_stream(),
-                        type_name(&t.ty)
-                    )),
+                    syn::FnArg::Typed(t) => {
+                        Some(format!("{}: {}", t.pat.to_token_stream(), type_name(&t.ty)))
+                    }
                     syn::FnArg::Receiver(_) => None,
                 })
                 .collect();
@@ -121,7 +119,11 @@ fn describe_struct(s: &syn::ItemStruct) -> String {
         syn::Fields::Named(fields) => {
             let _ = writeln!(out, "struct {}", s.ident);
             for f in &fields.named {
-                let ident = f.ident.as_ref().map(ToString::to_string).unwrap_or_default();
+                let ident = f
+                    .ident
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 let flags = serde_flags(&f.attrs);
                 let json = flags
                     .iter()

@@ -48,7 +48,10 @@ fn single_download_and_map_decode_to_the_same_value() {
 
     let single = single.result.unwrap();
     assert_eq!(single, map.result.unwrap());
-    assert!(!single.is_empty(), "a single Download decoded as an empty map");
+    assert!(
+        !single.is_empty(),
+        "a single Download decoded as an empty map"
+    );
     let default = single.default().unwrap();
     assert_eq!(default.status, DownloadStatus::Ready);
     assert_eq!(default.percent_complete, 0.0);
