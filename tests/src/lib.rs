@@ -244,7 +244,7 @@ fn result_types(output: &syn::ReturnType) -> (String, String) {
         t.map(|t| {
             generic_args(t)
                 .first()
-                .map_or_else(|| type_name(t), |inner| type_name(inner))
+                .map_or_else(|| type_name(t), type_name)
         })
         .unwrap_or_else(|| "-".into())
     };
