@@ -138,10 +138,11 @@ pub struct Report {
 /// On any error the existing file is left untouched.
 pub fn run(paths: &Paths, check: bool) -> Result<Report, Error> {
     let rendered = render(paths)?;
-    let outcome = ensure_file_contents(&paths.output, &rendered.text, check)?;
+    let shown = display_path(&paths.root, &paths.output);
+    let outcome = ensure_file_contents(&paths.output, &shown, &rendered.text, check)?;
     Ok(Report {
         outcome,
-        output: display_path(&paths.root, &paths.output),
+        output: shown,
         operations: rendered.operations,
         types: rendered.types,
     })

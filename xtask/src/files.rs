@@ -17,8 +17,14 @@ pub enum Outcome {
 }
 
 /// Make `path` hold `contents` (line endings normalised to `\n` on both
-/// sides). With `check`, write nothing and report a diff instead.
-pub fn ensure_file_contents(path: &Path, contents: &str, check: bool) -> Result<Outcome, Error> {
+/// sides). With `check`, write nothing and report a diff instead, headed
+/// with `shown_as` (the path as the user knows it).
+pub fn ensure_file_contents(
+    path: &Path,
+    shown_as: &Path,
+    contents: &str,
+    check: bool,
+) -> Result<Outcome, Error> {
     let current = match std::fs::read_to_string(path) {
         Ok(text) => Some(text.replace("\r\n", "\n")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -36,7 +42,7 @@ pub fn ensure_file_contents(path: &Path, contents: &str, check: bool) -> Result<
     }
     if check {
         let old = current.unwrap_or_default();
-        let name = path.display().to_string();
+        let name = shown_as.display().to_string();
         let diff = similar::TextDiff::from_lines(&old, &contents)
             .unified_diff()
             .context_radius(3)

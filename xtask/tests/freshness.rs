@@ -8,7 +8,8 @@ use xtask::files::{Outcome, ensure_file_contents};
 fn generated_client_is_fresh() {
     let paths = Paths::workspace();
     let rendered = render(&paths).unwrap_or_else(|e| panic!("codegen failed: {e}"));
-    match ensure_file_contents(&paths.output, &rendered.text, true).unwrap() {
+    let shown = xtask::display_path(&paths.root, &paths.output);
+    match ensure_file_contents(&paths.output, &shown, &rendered.text, true).unwrap() {
         Outcome::UpToDate => {}
         Outcome::Stale { diff } => panic!(
             "{} is stale; run `cargo xtask codegen` and review the diff:\n{diff}",
