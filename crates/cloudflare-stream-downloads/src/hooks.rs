@@ -1,29 +1,182 @@
 //! The seam between progenitor's generated `Client` and the hand-written layer.
 //!
 //! The generator is configured (`xtask/src/generate.rs`) with
-//! `HooksMode::Expected` and `Inner` as the client's inner type, so every
-//! generated call passes through the `ClientHooks` implementation below.
+//! `HooksMode::Expected` and [`Inner`] as the client's inner type, so every
+//! generated call passes through the `ClientHooks` implementation below:
+//! `pre` sets the credentials, `exec` sends with retries, and both record
+//! what the hand-written layer needs to build a precise [`Error`](crate::Error)
+//! (progenitor's own error loses the HTTP status of a non-JSON 4xx body).
 
-use progenitor_client::{ClientHooks, Error, OperationInfo};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
 
 use crate::generated::Client;
+use crate::retry::{Decision, RetryPolicy};
 
-/// Per-client state carried by the generated `Client` for the hooks.
+/// Per-call state carried by the generated `Client`. The hand-written
+/// [`Client`](crate::Client) makes a fresh generated client (cheap: an `Arc`
+/// and a `reqwest::Client` handle) for every call, so this record belongs to
+/// exactly one call.
+#[derive(Clone, Default)]
+pub struct Inner {
+    /// Credential headers, already marked sensitive.
+    pub(crate) auth: Arc<HeaderMap>,
+    /// Retry policy of this call.
+    pub(crate) retry: RetryPolicy,
+    /// What happened on the wire.
+    pub(crate) record: Arc<Mutex<CallRecord>>,
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner")
+            .field("auth", &format_args!("{} header(s), ***", self.auth.len()))
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// What the hooks saw during one call.
 #[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct Inner {}
+pub(crate) struct CallRecord {
+    /// Requests sent.
+    pub attempts: u32,
+    /// Status of the last answer.
+    pub status: Option<StatusCode>,
+    /// The wait the last answer asked for (`retry-after-ms`/`Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The last failure was a timeout.
+    pub timed_out: bool,
+}
+
+impl Inner {
+    pub(crate) fn new(auth: Arc<HeaderMap>, retry: RetryPolicy) -> Self {
+        Self {
+            auth,
+            retry,
+            record: Arc::default(),
+        }
+    }
+
+    pub(crate) fn record(&self) -> CallRecord {
+        self.record.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut CallRecord)) {
+        if let Ok(mut r) = self.record.lock() {
+            f(&mut r);
+        }
+    }
+}
 
 impl ClientHooks<Inner> for Client {
-    /// progenitor adds `api-version: <info.version>` ("4.0.0") to every
-    /// request. Cloudflare versions its API in the URL (`/client/v4`) and
-    /// defines no such header, so it is removed: we send only headers the
-    /// API defines.
+    /// Adds the credentials. Also removes the `api-version` header that
+    /// progenitor adds from `info.version` ("4.0.0"): Cloudflare versions its
+    /// API in the URL (`/client/v4`) and defines no such header, and we send
+    /// only headers the API defines.
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
         _info: &OperationInfo,
     ) -> Result<(), Error<E>> {
-        request.headers_mut().remove("api-version");
+        let headers = request.headers_mut();
+        headers.remove("api-version");
+        for (name, value) in self.inner().auth.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
         Ok(())
+    }
+
+    /// Sends the request, retrying by [`RetryPolicy`] (see `retry.rs`).
+    /// Each attempt is a `tracing` event: operation, attempt, status or
+    /// error kind, duration. No header is ever logged.
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let inner = self.inner();
+        let policy = inner.retry;
+        let mut request = request;
+        let mut retries_done = 0;
+        loop {
+            let spare = request.try_clone();
+            let attempt = retries_done + 1;
+            let started = std::time::Instant::now();
+            let result = self.client().execute(request).await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let decision = match &result {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after =
+                        crate::retry::retry_after(response.headers(), SystemTime::now());
+                    tracing::debug!(
+                        operation = info.operation_id,
+                        attempt,
+                        status = status.as_u16(),
+                        elapsed_ms,
+                        "cloudflare api request"
+                    );
+                    inner.update(|r| {
+                        r.attempts = attempt;
+                        r.status = Some(status);
+                        r.retry_after = retry_after;
+                        r.timed_out = false;
+                    });
+                    policy.decide(status, response.headers(), retries_done, SystemTime::now())
+                }
+                Err(e) => {
+                    let transient = e.is_timeout() || e.is_connect() || e.is_request();
+                    tracing::debug!(
+                        operation = info.operation_id,
+                        attempt,
+                        error = if e.is_timeout() {
+                            "timeout"
+                        } else if e.is_connect() {
+                            "connect"
+                        } else {
+                            "transport"
+                        },
+                        elapsed_ms,
+                        "cloudflare api request failed"
+                    );
+                    inner.update(|r| {
+                        r.attempts = attempt;
+                        r.status = None;
+                        r.retry_after = None;
+                        r.timed_out = e.is_timeout();
+                    });
+                    if transient {
+                        policy.decide_transport(retries_done)
+                    } else {
+                        Decision::Stop
+                    }
+                }
+            };
+            match (decision, spare) {
+                (Decision::RetryAfter(wait), Some(next)) => {
+                    tracing::info!(
+                        operation = info.operation_id,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "retrying cloudflare api request"
+                    );
+                    drop(result);
+                    tokio::time::sleep(wait).await;
+                    request = next;
+                    retries_done += 1;
+                }
+                (Decision::TooLongToWait(wait), _) => {
+                    inner.update(|r| r.retry_after = Some(wait));
+                    return result;
+                }
+                _ => return result,
+            }
+        }
     }
 }
