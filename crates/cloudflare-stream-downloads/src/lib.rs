@@ -46,6 +46,8 @@
 //!
 //! The generated low-level client stays available as [`generated::Client`].
 
+#![warn(missing_docs)]
+
 mod client;
 mod credentials;
 mod downloads;
@@ -59,7 +61,7 @@ mod wait;
 // layout is not rustfmt's, and the generated code is not ours to lint.
 /// progenitor's output: the wire types and the low-level client.
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, unused, missing_docs)]
+#[allow(clippy::all, clippy::pedantic, unused, missing_docs, rustdoc::all)]
 pub mod generated;
 
 pub mod hooks;

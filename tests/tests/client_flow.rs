@@ -1,0 +1,367 @@
+//! The asynchronous flow over loopback HTTP: wait until ready (wiremock),
+//! then fetch the file (the workspace's loopback file server).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloudflare_stream_downloads::types::{Download, DownloadStatus, DownloadType};
+use cloudflare_stream_downloads::{Client, Error, RetryPolicy, WaitOptions, part_path};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+use workspace_tests::file_server::{FileServer, FileServerConfig, content};
+
+const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+const VIDEO: &str = "ea95132c15732412d22c1476fa83f27a";
+const TOKEN: &str = "Sn3lZJTBX6kkg7OdcBUAxOO963GEIyGQqnFTOFYY";
+
+fn client(base: &str, retries: u32) -> Client {
+    Client::builder()
+        .base_url(format!("{base}/client/v4"))
+        .account_id(ACCOUNT)
+        .api_token(TOKEN)
+        .retry_policy(RetryPolicy {
+            max_retries: retries,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(40),
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap()
+}
+
+fn list_body(kind: &str, status: &str, percent: f64) -> Value {
+    json!({
+        "success": true, "errors": [], "messages": [],
+        "result": { kind: { "status": status, "percentComplete": percent, "url": "https://example.com/f" } }
+    })
+}
+
+/// Fast polling for tests; the defaults start at 1 s.
+fn fast_wait() -> WaitOptions {
+    WaitOptions::default().intervals(Duration::from_millis(10), Duration::from_millis(20))
+}
+
+async fn mount_once(server: &MockServer, verb: &str, body: Value) {
+    Mock::given(method(verb))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .up_to_n_times(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn wait_reports_each_progress_value_until_ready() {
+    let server = MockServer::start().await;
+    mount_once(&server, "GET", list_body("audio", "inprogress", 10.0)).await;
+    mount_once(&server, "GET", list_body("audio", "inprogress", 50.0)).await;
+    mount_once(&server, "GET", list_body("audio", "ready", 100.0)).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let ready = client(&server.uri(), 0)
+        .wait_until_ready(
+            VIDEO,
+            DownloadType::Audio,
+            fast_wait()
+                .on_progress(move |d: &Download| sink.lock().unwrap().push(d.percent_complete)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ready.status, DownloadStatus::Ready);
+    assert_eq!(*seen.lock().unwrap(), [10.0, 50.0, 100.0]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn wait_fails_fast_on_error_status() {
+    let server = MockServer::start().await;
+    mount_once(&server, "GET", list_body("default", "inprogress", 20.0)).await;
+    mount_once(&server, "GET", list_body("default", "error", 35.0)).await;
+    mount_once(&server, "GET", list_body("default", "ready", 100.0)).await;
+    let err = client(&server.uri(), 0)
+        .wait_until_ready(VIDEO, DownloadType::Default, fast_wait())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::DownloadFailed { percent_complete, .. } if percent_complete == 35.0),
+        "{err:?}"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn wait_times_out_at_the_deadline() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list_body(
+            "default",
+            "inprogress",
+            5.0,
+        )))
+        .mount(&server)
+        .await;
+    let started = std::time::Instant::now();
+    let err = client(&server.uri(), 0)
+        .wait_until_ready(
+            VIDEO,
+            DownloadType::Default,
+            fast_wait().timeout(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(err, Error::WaitTimeout { last_percent: Some(p), .. } if p == 5.0),
+        "{err:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    assert!(err.to_string().contains("not ready after"), "{err}");
+}
+
+#[tokio::test]
+async fn wait_backs_off_between_polls() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list_body(
+            "default",
+            "inprogress",
+            5.0,
+        )))
+        .mount(&server)
+        .await;
+    // 20, 40, 80, 160 ms…: within 700 ms about 5-6 polls, where a fixed
+    // 20 ms interval would make about 35.
+    let _ = client(&server.uri(), 0)
+        .wait_until_ready(
+            VIDEO,
+            DownloadType::Default,
+            WaitOptions::default()
+                .intervals(Duration::from_millis(20), Duration::from_secs(10))
+                .timeout(Duration::from_millis(700)),
+        )
+        .await
+        .unwrap_err();
+    let polls = server.received_requests().await.unwrap().len();
+    assert!((2..=8).contains(&polls), "{polls} polls");
+}
+
+#[tokio::test]
+async fn wait_can_create_the_missing_download_first() {
+    let server = MockServer::start().await;
+    let base = format!("/client/v4/accounts/{ACCOUNT}/stream/{VIDEO}/downloads");
+    mount_once(
+        &server,
+        "GET",
+        json!({ "success": true, "errors": [], "messages": [], "result": {} }),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{base}/audio")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list_body(
+            "audio",
+            "inprogress",
+            0.0,
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_once(&server, "GET", list_body("audio", "ready", 100.0)).await;
+
+    // Without the option, a missing download is an error, not a hang.
+    let empty = MockServer::start().await;
+    mount_once(
+        &empty,
+        "GET",
+        json!({ "success": true, "errors": [], "messages": [], "result": {} }),
+    )
+    .await;
+    let err = client(&empty.uri(), 0)
+        .wait_until_ready(VIDEO, DownloadType::Audio, fast_wait())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+
+    let client = client(&server.uri(), 0);
+    let ready = client
+        .wait_until_ready(
+            VIDEO,
+            DownloadType::Audio,
+            fast_wait().create_if_missing(true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ready.status, DownloadStatus::Ready);
+}
+
+fn ready_download(url: String) -> Download {
+    serde_json::from_value(json!({ "status": "ready", "percentComplete": 100, "url": url }))
+        .unwrap()
+}
+
+const AUTH_HEADERS: [&str; 4] = [
+    "authorization",
+    "x-auth-email",
+    "x-auth-key",
+    "x-auth-user-service-key",
+];
+
+#[tokio::test]
+async fn fetch_streams_the_exact_bytes_without_credentials() {
+    let size = 3 * 1024 * 1024 + 17;
+    let files = FileServer::start(FileServerConfig {
+        size,
+        cut_after: None,
+        cuts: 0,
+        ignore_range: false,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("video.mp4");
+    let mut last = (0, None);
+    let report = client("http://127.0.0.1:9", 0)
+        .fetch(
+            &ready_download(files.url(&format!("/{VIDEO}/downloads/default.mp4"))),
+            &target,
+            |done, total| last = (done, total),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.bytes, size);
+    assert_eq!(report.resumed_from, 0);
+    assert_eq!(last, (size, Some(size)));
+    assert!(
+        std::fs::read(&target).unwrap() == content(size),
+        "bytes differ"
+    );
+    assert!(!part_path(&target).exists());
+    let requests = files.requests();
+    assert_eq!(requests.len(), 1);
+    for name in AUTH_HEADERS {
+        assert_eq!(
+            requests[0].header(name),
+            None,
+            "{name} sent to the download host"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cut_connection_leaves_nothing_at_path_and_the_part_resumes() {
+    let size = 1024 * 1024;
+    let files = FileServer::start(FileServerConfig {
+        size,
+        cut_after: Some(300_000),
+        cuts: 1,
+        ignore_range: false,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("audio.m4a");
+    let download = ready_download(files.url("/v/downloads/audio.m4a"));
+
+    // No retries: the cut is an error, and nothing is at `path`.
+    let err = client("http://127.0.0.1:9", 0)
+        .fetch(&download, &target, |_, _| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::IncompleteFile { .. } | Error::Connection { .. }),
+        "{err:?}"
+    );
+    assert!(!target.exists(), "a partial file is at the target path");
+    let part = part_path(&target);
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), 300_000);
+
+    // The next fetch resumes from the .part with a Range request.
+    let report = client("http://127.0.0.1:9", 0)
+        .fetch(&download, &target, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.resumed_from, 300_000);
+    assert_eq!(report.bytes, size);
+    assert!(
+        std::fs::read(&target).unwrap() == content(size),
+        "bytes differ"
+    );
+    let requests = files.requests();
+    assert_eq!(requests[1].header("range"), Some("bytes=300000-"));
+    assert!(!part.exists());
+}
+
+#[tokio::test]
+async fn a_cut_connection_is_resumed_within_the_retries() {
+    let size = 512 * 1024;
+    let files = FileServer::start(FileServerConfig {
+        size,
+        cut_after: Some(100_000),
+        cuts: 2,
+        ignore_range: false,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("v.mp4");
+    let report = client("http://127.0.0.1:9", 2)
+        .fetch(&ready_download(files.url("/f.mp4")), &target, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.bytes, size);
+    assert!(std::fs::read(&target).unwrap() == content(size));
+    let ranges: Vec<Option<String>> = files
+        .requests()
+        .iter()
+        .map(|r| r.header("range").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            None,
+            Some("bytes=100000-".into()),
+            Some("bytes=200000-".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_server_ignoring_range_restarts_the_file() {
+    let size = 200_000;
+    let files = FileServer::start(FileServerConfig {
+        size,
+        cut_after: None,
+        cuts: 0,
+        ignore_range: true,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("v.mp4");
+    // A stale .part from elsewhere.
+    std::fs::write(part_path(&target), vec![0xAA; 5000]).unwrap();
+    let report = client("http://127.0.0.1:9", 0)
+        .fetch(&ready_download(files.url("/f.mp4")), &target, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.bytes, size);
+    assert!(std::fs::read(&target).unwrap() == content(size));
+}
+
+#[tokio::test]
+async fn fetch_refuses_what_it_cannot_fetch_safely() {
+    let client = client("http://127.0.0.1:9", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("x.mp4");
+    let not_ready: Download = serde_json::from_value(
+        json!({ "status": "inprogress", "percentComplete": 40, "url": "https://example.com/x.mp4" }),
+    )
+    .unwrap();
+    let clear_text = ready_download("http://customer-x.cloudflarestream.com/x.mp4".into());
+    for download in [not_ready, clear_text] {
+        let err = client
+            .fetch(&download, &target, |_, _| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    }
+    assert!(!target.exists());
+}
