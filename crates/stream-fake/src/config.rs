@@ -1,0 +1,75 @@
+//! How the fake behaves.
+
+use std::time::Duration;
+
+use crate::faults::FaultRule;
+
+/// The API token the fake accepts by default.
+pub const DEFAULT_TOKEN: &str = "stream-fake-token";
+/// The e-mail of the global API key the fake accepts by default.
+pub const DEFAULT_EMAIL: &str = "fake@example.com";
+/// The global API key the fake accepts by default.
+pub const DEFAULT_API_KEY: &str = "stream-fake-api-key";
+/// The user service key the fake accepts by default.
+pub const DEFAULT_SERVICE_KEY: &str = "stream-fake-service-key";
+/// The account the fake serves by default.
+pub const DEFAULT_ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+/// A video the fake knows by default (the API reference's example id).
+pub const DEFAULT_VIDEO: &str = "ea95132c15732412d22c1476fa83f27a";
+
+/// How a download's `percentComplete` advances after it is created.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Progress {
+    /// By `step` percentage points on every list request (deterministic).
+    PerPoll {
+        /// Points per poll; 100 makes a download ready at the first poll.
+        step: f64,
+    },
+    /// Linearly from 0 to 100 over `duration` of wall time.
+    OverTime {
+        /// Time from creation to ready.
+        duration: Duration,
+    },
+}
+
+/// Everything configurable at start.
+#[derive(Debug, Clone)]
+pub struct FakeConfig {
+    /// Port of the API (0: any free port).
+    pub port: u16,
+    /// Port of the download host (0: any free port).
+    pub files_port: u16,
+    /// The account id the API answers for; other accounts get 403.
+    pub account_id: String,
+    /// Accepted API token.
+    pub api_token: String,
+    /// Accepted global API key: (e-mail, key).
+    pub api_key: (String, String),
+    /// Accepted user service key.
+    pub user_service_key: String,
+    /// Known videos.
+    pub videos: Vec<String>,
+    /// Size of every served file, in bytes.
+    pub file_size: u64,
+    /// How generation progresses.
+    pub progress: Progress,
+    /// Faults armed from the start.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            files_port: 0,
+            account_id: DEFAULT_ACCOUNT.into(),
+            api_token: DEFAULT_TOKEN.into(),
+            api_key: (DEFAULT_EMAIL.into(), DEFAULT_API_KEY.into()),
+            user_service_key: DEFAULT_SERVICE_KEY.into(),
+            videos: vec![DEFAULT_VIDEO.into()],
+            file_size: 1024 * 1024,
+            progress: Progress::PerPoll { step: 25.0 },
+            faults: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Fault injection: what can go wrong, on which route, how many times.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A route of the fake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// `GET …/downloads`
+    List,
+    /// `POST …/downloads`
+    Create,
+    /// `DELETE …/downloads`
+    Delete,
+    /// `POST …/downloads/{type}`
+    CreateType,
+    /// `DELETE …/downloads/{type}`
+    DeleteType,
+    /// `GET /{video}/downloads/{type}.{ext}` on the download host.
+    File,
+    /// Every route.
+    Any,
+}
+
+impl Route {
+    /// Whether a fault registered for `self` applies to a request on `route`.
+    pub fn covers(self, route: Route) -> bool {
+        self == Route::Any || self == route
+    }
+}
+
+impl FromStr for Route {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "list" => Route::List,
+            "create" => Route::Create,
+            "delete" => Route::Delete,
+            "create-type" => Route::CreateType,
+            "delete-type" => Route::DeleteType,
+            "file" => Route::File,
+            "any" => Route::Any,
+            other => {
+                return Err(format!(
+                    "unknown route {other:?} (list, create, delete, create-type, delete-type, file, any)"
+                ));
+            }
+        })
+    }
+}
+
+/// How a 429 says when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    /// `Retry-After: <seconds>`
+    Seconds(u64),
+    /// `Retry-After: <HTTP date>` this far in the future.
+    HttpDate(Duration),
+    /// No `Retry-After` header, and a `null` body (seen in the wild).
+    Missing,
+}
+
+/// A fault the fake can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 429 with a failure envelope (code 971).
+    RateLimited(RetryAfter),
+    /// A 5xx with an HTML page, like a Cloudflare edge error.
+    ServerErrorHtml(u16),
+    /// HTTP 200 with `success: false` and a failure envelope.
+    SuccessFalse,
+    /// The normal answer, after a delay.
+    Slow(Duration),
+    /// The normal answer, with the connection closed halfway through the body.
+    CutMidBody,
+    /// HTTP 200 with the first half of the normal JSON body.
+    TruncatedJson,
+    /// The file route answers 200 with the whole file whatever the `Range`.
+    IgnoreRange,
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    /// `429:SECS`, `429-date:SECS`, `429-bare`, `5xx:STATUS` (or just `502`),
+    /// `success-false`, `slow:DURATION` (e.g. `slow:2s`), `cut`,
+    /// `truncated`, `ignore-range`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, arg) = s.split_once(':').map_or((s, None), |(n, a)| (n, Some(a)));
+        let secs = |arg: Option<&str>| -> Result<u64, String> {
+            arg.unwrap_or("1")
+                .parse()
+                .map_err(|_| format!("{s:?}: expected whole seconds"))
+        };
+        Ok(match name {
+            "429" => Fault::RateLimited(RetryAfter::Seconds(secs(arg)?)),
+            "429-date" => Fault::RateLimited(RetryAfter::HttpDate(Duration::from_secs(secs(arg)?))),
+            "429-bare" => Fault::RateLimited(RetryAfter::Missing),
+            "5xx" => Fault::ServerErrorHtml(server_status(arg.unwrap_or("502"))?),
+            "success-false" => Fault::SuccessFalse,
+            "slow" => Fault::Slow(
+                humantime::parse_duration(arg.unwrap_or("1s"))
+                    .map_err(|e| format!("{s:?}: {e}"))?,
+            ),
+            "cut" => Fault::CutMidBody,
+            "truncated" => Fault::TruncatedJson,
+            "ignore-range" => Fault::IgnoreRange,
+            other if other.len() == 3 && other.starts_with('5') => {
+                Fault::ServerErrorHtml(server_status(other)?)
+            }
+            other => {
+                return Err(format!(
+                    "unknown fault {other:?} (429[:secs], 429-date[:secs], 429-bare, 5xx[:status], \
+                     success-false, slow[:duration], cut, truncated, ignore-range)"
+                ));
+            }
+        })
+    }
+}
+
+fn server_status(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(n) if (500..600).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a 5xx status")),
+    }
+}
+
+/// A fault armed on a route: `ROUTE=FAULT[*TIMES]` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultRule {
+    /// Where it applies.
+    pub route: Route,
+    /// What happens.
+    pub fault: Fault,
+    /// How many requests it hits; `None` is every request.
+    pub times: Option<u32>,
+}
+
+impl FromStr for FaultRule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (route, rest) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?}: expected ROUTE=FAULT[*TIMES], e.g. list=429:2*3"))?;
+        let (fault, times) = match rest.rsplit_once('*') {
+            Some((f, n)) => (
+                f,
+                Some(
+                    n.parse()
+                        .map_err(|_| format!("{s:?}: *TIMES must be a number"))?,
+                ),
+            ),
+            None => (rest, None),
+        };
+        Ok(FaultRule {
+            route: route.parse()?,
+            fault: fault.parse()?,
+            times,
+        })
+    }
+}
+
+impl fmt::Display for FaultRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} on {:?}", self.fault, self.route)?;
+        match self.times {
+            Some(n) => write!(f, " for {n} request(s)"),
+            None => write!(f, " always"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_command_line_rules() {
+        let rule: FaultRule = "list=429:2*3".parse().unwrap();
+        assert_eq!(rule.route, Route::List);
+        assert_eq!(rule.fault, Fault::RateLimited(RetryAfter::Seconds(2)));
+        assert_eq!(rule.times, Some(3));
+        let rule: FaultRule = "any=slow:250ms".parse().unwrap();
+        assert_eq!(rule.fault, Fault::Slow(Duration::from_millis(250)));
+        assert_eq!(rule.times, None);
+        assert_eq!(
+            "file=cut".parse::<FaultRule>().unwrap().fault,
+            Fault::CutMidBody
+        );
+        assert_eq!(
+            "create=503".parse::<FaultRule>().unwrap().fault,
+            Fault::ServerErrorHtml(503)
+        );
+        for bad in [
+            "list",
+            "nowhere=cut",
+            "list=teapot",
+            "list=5xx:404",
+            "list=cut*x",
+        ] {
+            assert!(bad.parse::<FaultRule>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `stream-fake`: a local fake of Cloudflare Stream's downloads API and of
+//! its download host, for tests, demos and benchmarks.
+//!
+//! * The five downloads operations under `http://127.0.0.1:<port>/client/v4`,
+//!   with the envelope of the checked-in spec (a contract test validates
+//!   every JSON body against it), Cloudflare-style authentication
+//!   (API token, e-mail + API key, or user service key) and failures.
+//! * Asynchronous generation: a created download is `inprogress` at 0 %
+//!   and advances per list request or with time to `ready` (or `error`).
+//! * The files, on a second port (another origin, like
+//!   `customer-<code>.cloudflarestream.com`): deterministic bytes produced on
+//!   the fly ([`content`]), `Content-Length`, `Range`/206, `?filename=`; no
+//!   credentials needed, and any received are recorded.
+//! * Fault injection per route ([`Fault`], [`FaultRule`]).
+//!
+//! Built on axum (tokio + hyper), the mainstream Rust HTTP server stack: the
+//! fake only routes, so a framework's extractors and streaming bodies beat
+//! hand-written hyper services.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let fake = stream_fake::StreamFake::start(stream_fake::FakeConfig::default()).await?;
+//! println!("API at {}, token {}", fake.base_url(), fake.config().api_token);
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod content;
+pub mod faults;
+mod server;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+pub use config::{FakeConfig, Progress};
+pub use faults::{Fault, FaultRule, RetryAfter, Route};
+pub use server::{AUTH_ERROR, INVALID_ID, NO_ROUTE, NOT_FOUND, RATE_LIMITED};
+pub use state::{DownloadView, FileRequest, Kind, VideoOptions};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A running fake. Stops when dropped (or with [`shutdown`](Self::shutdown)).
+pub struct StreamFake {
+    api: SocketAddr,
+    files: SocketAddr,
+    world: server::Shared,
+    config: FakeConfig,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for StreamFake {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl StreamFake {
+    /// Bind both servers on 127.0.0.1 and start serving.
+    pub async fn start(config: FakeConfig) -> std::io::Result<Self> {
+        let api = TcpListener::bind(("127.0.0.1", config.port)).await?;
+        let files = TcpListener::bind(("127.0.0.1", config.files_port)).await?;
+        let (api_addr, files_addr) = (api.local_addr()?, files.local_addr()?);
+        let mut world = state::World::new(config.clone());
+        world.files_port = files_addr.port();
+        let world: server::Shared = Arc::new(Mutex::new(world));
+        let api_app = server::api_router(world.clone());
+        let files_app = server::files_router(world.clone());
+        let tasks = vec![
+            tokio::spawn(async move {
+                let _ = axum::serve(api, api_app).await;
+            }),
+            tokio::spawn(async move {
+                let _ = axum::serve(files, files_app).await;
+            }),
+        ];
+        Ok(Self {
+            api: api_addr,
+            files: files_addr,
+            world,
+            config,
+            tasks,
+        })
+    }
+
+    /// The API base URL, e.g. `http://127.0.0.1:8787/client/v4`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/client/v4", self.api)
+    }
+
+    /// The download host's base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn files_base_url(&self) -> String {
+        format!("http://{}", self.files)
+    }
+
+    /// The configuration it was started with (credentials, account, videos).
+    pub fn config(&self) -> &FakeConfig {
+        &self.config
+    }
+
+    /// Make a video known (`options.fails_at` makes its downloads fail).
+    pub fn add_video(&self, id: &str, options: VideoOptions) {
+        self.world.lock().unwrap().add_video(id, options);
+    }
+
+    /// Arm a fault.
+    pub fn inject(&self, route: Route, fault: Fault, times: Option<u32>) {
+        self.world.lock().unwrap().push_fault(FaultRule {
+            route,
+            fault,
+            times,
+        });
+    }
+
+    /// Disarm every fault.
+    pub fn clear_faults(&self) {
+        self.world.lock().unwrap().clear_faults();
+    }
+
+    /// Every request the download host received, in order.
+    pub fn file_requests(&self) -> Vec<FileRequest> {
+        self.world.lock().unwrap().file_requests.clone()
+    }
+
+    /// How many API requests arrived (all routes, faults included).
+    pub fn api_request_count(&self) -> u64 {
+        self.world.lock().unwrap().api_requests
+    }
+
+    /// The download of `kind` as the API would show it now (not a poll).
+    pub fn download(&self, video: &str, kind: Kind) -> Option<DownloadView> {
+        self.world
+            .lock()
+            .unwrap()
+            .view(video)
+            .into_iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, v)| v)
+    }
+
+    /// Stop both servers.
+    pub async fn shutdown(mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `stream-fake`: run the fake Stream downloads API from the shell.
+
+use std::time::Duration;
+
+use clap::Parser;
+use stream_fake::{FakeConfig, FaultRule, Progress, StreamFake, VideoOptions};
+
+/// A local fake of Cloudflare Stream's downloads API and download host.
+#[derive(Parser, Debug)]
+#[command(version, about, after_help = AFTER_HELP)]
+struct Args {
+    /// Port of the API (0: any free port).
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// Port of the download host (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    files_port: u16,
+    /// Account id the API answers for.
+    #[arg(long, default_value = stream_fake::config::DEFAULT_ACCOUNT)]
+    account_id: String,
+    /// Accepted API token.
+    #[arg(long, default_value = stream_fake::config::DEFAULT_TOKEN)]
+    api_token: String,
+    /// Accepted e-mail (with --api-key).
+    #[arg(long, default_value = stream_fake::config::DEFAULT_EMAIL)]
+    api_email: String,
+    /// Accepted global API key (with --api-email).
+    #[arg(long, default_value = stream_fake::config::DEFAULT_API_KEY)]
+    api_key: String,
+    /// Accepted user service key.
+    #[arg(long, default_value = stream_fake::config::DEFAULT_SERVICE_KEY)]
+    user_service_key: String,
+    /// A known video id (repeatable).
+    #[arg(long = "video", default_values_t = [stream_fake::config::DEFAULT_VIDEO.to_owned()])]
+    videos: Vec<String>,
+    /// A known video whose downloads end in status `error` at 40 % (repeatable).
+    #[arg(long = "failing-video")]
+    failing_videos: Vec<String>,
+    /// Size of every served file, e.g. 64MiB.
+    #[arg(long, default_value = "64MiB")]
+    file_size: bytesize::ByteSize,
+    /// Percentage points a download advances per list request.
+    #[arg(long, default_value_t = 25.0, conflicts_with = "ready_after")]
+    progress_step: f64,
+    /// Advance with time instead: ready this long after creation, e.g. 10s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    ready_after: Option<Duration>,
+    /// Inject a fault: ROUTE=FAULT[*TIMES] (repeatable). See below.
+    #[arg(long = "fault")]
+    faults: Vec<FaultRule>,
+}
+
+const AFTER_HELP: &str = "\
+Faults (ROUTE=FAULT[*TIMES]; without *TIMES, every request):
+  routes: list, create, delete, create-type, delete-type, file, any
+  faults: 429[:SECS]  429-date[:SECS]  429-bare  5xx[:STATUS] (or 502, 503…)
+          success-false  slow[:DURATION]  cut  truncated  ignore-range
+  e.g.    --fault list=429:2*3  --fault file=cut*1  --fault any=slow:500ms";
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let config = FakeConfig {
+        port: args.port,
+        files_port: args.files_port,
+        account_id: args.account_id,
+        api_token: args.api_token,
+        api_key: (args.api_email, args.api_key),
+        user_service_key: args.user_service_key,
+        videos: args.videos,
+        file_size: args.file_size.as_u64(),
+        progress: match args.ready_after {
+            Some(duration) => Progress::OverTime { duration },
+            None => Progress::PerPoll {
+                step: args.progress_step,
+            },
+        },
+        faults: args.faults,
+    };
+    let fake = StreamFake::start(config).await?;
+    for id in &args.failing_videos {
+        fake.add_video(
+            id,
+            VideoOptions {
+                fails_at: Some(40.0),
+            },
+        );
+    }
+    let c = fake.config();
+    println!("stream-fake listening");
+    println!("  CLOUDFLARE_BASE_URL={}", fake.base_url());
+    println!("  CLOUDFLARE_ACCOUNT_ID={}", c.account_id);
+    println!("  CLOUDFLARE_API_TOKEN={}", c.api_token);
+    println!(
+        "  or CLOUDFLARE_EMAIL={} CLOUDFLARE_API_KEY={}",
+        c.api_key.0, c.api_key.1
+    );
+    println!(
+        "  or CLOUDFLARE_API_USER_SERVICE_KEY={}",
+        c.user_service_key
+    );
+    println!("  download host: {}", fake.files_base_url());
+    println!("  videos: {}", c.videos.join(", "));
+    for rule in &c.faults {
+        println!("  fault: {rule}");
+    }
+    println!("Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    fake.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,477 @@
+//! The two HTTP servers: the API under `/client/v4`, and the download host.
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::content;
+use crate::faults::{Fault, RetryAfter, Route};
+use crate::state::{FileRequest, Kind, World};
+
+pub(crate) type Shared = Arc<Mutex<World>>;
+
+/// Chunk size of streamed bodies.
+const CHUNK: usize = 64 * 1024;
+
+/// Code and message of Cloudflare's authentication failure.
+pub const AUTH_ERROR: (i64, &str) = (10000, "Authentication error");
+/// Code of the fake's "no such video" failure.
+pub const NOT_FOUND: (i64, &str) = (10003, "Not Found");
+/// Code of the fake's "invalid id" failure.
+pub const INVALID_ID: (i64, &str) = (10005, "Invalid identifier");
+/// Code and message of Cloudflare's unknown-route failure (the spec's example).
+pub const NO_ROUTE: (i64, &str) = (7003, "No route for the URI");
+/// Code and message of Cloudflare's rate-limit failure.
+pub const RATE_LIMITED: (i64, &str) = (
+    971,
+    "Please wait and consider throttling your request speed",
+);
+
+pub(crate) fn api_router(world: Shared) -> Router {
+    let base = "/client/v4/accounts/{account}/stream/{video}/downloads";
+    Router::new()
+        .route(base, get(list).post(create_all).delete(delete_all))
+        .route(
+            &format!("{base}/{{kind}}"),
+            post(create_one).delete(delete_one),
+        )
+        .fallback(|| async { failure(StatusCode::NOT_FOUND, NO_ROUTE) })
+        .with_state(world)
+}
+
+pub(crate) fn files_router(world: Shared) -> Router {
+    Router::new()
+        .route("/{video}/downloads/{file}", get(file))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(world)
+}
+
+fn envelope(result: Value) -> Value {
+    json!({ "result": result, "success": true, "errors": [], "messages": [] })
+}
+
+fn failure_body((code, message): (i64, &str)) -> Value {
+    json!({
+        "result": null,
+        "success": false,
+        "errors": [{ "code": code, "message": message }],
+        "messages": []
+    })
+}
+
+fn failure(status: StatusCode, error: (i64, &str)) -> Response {
+    json_response(status, &failure_body(error))
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A valid Cloudflare id: 1..=32 of `[A-Za-z0-9_-]`.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// 401 without credentials, 403 with wrong ones, None when accepted.
+fn check_auth(world: &World, headers: &HeaderMap) -> Option<StatusCode> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let config = &world.config;
+    let token = get("authorization").and_then(|v| v.strip_prefix("Bearer "));
+    let (email, key) = (get("x-auth-email"), get("x-auth-key"));
+    let service = get("x-auth-user-service-key");
+    if token == Some(config.api_token.as_str())
+        || (email == Some(config.api_key.0.as_str()) && key == Some(config.api_key.1.as_str()))
+        || service == Some(config.user_service_key.as_str())
+    {
+        return None;
+    }
+    if token.is_none() && email.is_none() && key.is_none() && service.is_none() {
+        Some(StatusCode::UNAUTHORIZED)
+    } else {
+        Some(StatusCode::FORBIDDEN)
+    }
+}
+
+/// The JSON answer of one API operation, before faults.
+type Answer = (StatusCode, Value);
+
+/// Everything common to the five operations: faults, auth, id checks, then
+/// `op` on the world.
+async fn api(
+    world: Shared,
+    route: Route,
+    headers: HeaderMap,
+    account: String,
+    video: String,
+    op: impl FnOnce(&mut World) -> Answer,
+) -> Response {
+    let fault = {
+        let mut w = world.lock().unwrap();
+        w.api_requests += 1;
+        w.take_fault(route)
+    };
+    match fault {
+        Some(Fault::RateLimited(after)) => return rate_limited(after),
+        Some(Fault::ServerErrorHtml(status)) => return html_error(status),
+        Some(Fault::SuccessFalse) => {
+            return json_response(
+                StatusCode::OK,
+                &failure_body((
+                    1002,
+                    "Temporary failure; the answer says success: false at HTTP 200",
+                )),
+            );
+        }
+        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        _ => {}
+    }
+    let (status, body) = {
+        let mut w = world.lock().unwrap();
+        answer(&mut w, &headers, &account, &video, op)
+    };
+    let text = body.to_string();
+    match fault {
+        Some(Fault::CutMidBody) => cut_body(status, "application/json", Bytes::from(text)),
+        Some(Fault::TruncatedJson) => {
+            let half = text.len() / 2;
+            (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                text[..half].to_owned(),
+            )
+                .into_response()
+        }
+        _ => (status, [(header::CONTENT_TYPE, "application/json")], text).into_response(),
+    }
+}
+
+fn answer(
+    w: &mut World,
+    headers: &HeaderMap,
+    account: &str,
+    video: &str,
+    op: impl FnOnce(&mut World) -> Answer,
+) -> Answer {
+    if let Some(status) = check_auth(w, headers) {
+        return (status, failure_body(AUTH_ERROR));
+    }
+    if !valid_id(account) || !valid_id(video) {
+        return (StatusCode::BAD_REQUEST, failure_body(INVALID_ID));
+    }
+    if account != w.config.account_id {
+        return (StatusCode::FORBIDDEN, failure_body(AUTH_ERROR));
+    }
+    if !w.has_video(video) {
+        return (StatusCode::NOT_FOUND, failure_body(NOT_FOUND));
+    }
+    op(w)
+}
+
+/// The `{default?, audio?}` map of a video, with each download's file URL.
+fn downloads_map(w: &World, video: &str) -> Value {
+    let mut map = serde_json::Map::new();
+    for (kind, view) in w.view(video) {
+        map.insert(
+            kind.name().into(),
+            json!({
+                "status": view.status,
+                "percentComplete": view.percent,
+                "url": format!(
+                    "http://127.0.0.1:{}/{video}/downloads/{}.{}",
+                    w.files_port,
+                    kind.name(),
+                    kind.extension()
+                ),
+            }),
+        );
+    }
+    Value::Object(map)
+}
+
+async fn list(
+    State(world): State<Shared>,
+    Path((account, video)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let v = video.clone();
+    api(world, Route::List, headers, account, video, move |w| {
+        w.poll(&v);
+        (StatusCode::OK, envelope(downloads_map(w, &v)))
+    })
+    .await
+}
+
+async fn create_all(
+    State(world): State<Shared>,
+    Path((account, video)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let v = video.clone();
+    api(world, Route::Create, headers, account, video, move |w| {
+        w.create(&v, Kind::Default);
+        (StatusCode::OK, envelope(downloads_map(w, &v)))
+    })
+    .await
+}
+
+async fn delete_all(
+    State(world): State<Shared>,
+    Path((account, video)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let v = video.clone();
+    api(world, Route::Delete, headers, account, video, move |w| {
+        w.delete(&v, None);
+        (StatusCode::OK, envelope(json!("ok")))
+    })
+    .await
+}
+
+async fn create_one(
+    State(world): State<Shared>,
+    Path((account, video, kind)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let v = video.clone();
+    api(
+        world,
+        Route::CreateType,
+        headers,
+        account,
+        video,
+        move |w| match Kind::parse(&kind) {
+            Some(kind) => {
+                w.create(&v, kind);
+                (StatusCode::OK, envelope(downloads_map(w, &v)))
+            }
+            None => (StatusCode::NOT_FOUND, failure_body(NO_ROUTE)),
+        },
+    )
+    .await
+}
+
+async fn delete_one(
+    State(world): State<Shared>,
+    Path((account, video, kind)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let v = video.clone();
+    api(
+        world,
+        Route::DeleteType,
+        headers,
+        account,
+        video,
+        move |w| match Kind::parse(&kind) {
+            Some(kind) => {
+                w.delete(&v, Some(kind));
+                (StatusCode::OK, envelope(json!("ok")))
+            }
+            None => (StatusCode::NOT_FOUND, failure_body(NO_ROUTE)),
+        },
+    )
+    .await
+}
+
+fn rate_limited(after: RetryAfter) -> Response {
+    let mut response = match after {
+        RetryAfter::Missing => json_response(StatusCode::TOO_MANY_REQUESTS, &Value::Null),
+        _ => failure(StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED),
+    };
+    let value = match after {
+        RetryAfter::Seconds(s) => Some(s.to_string()),
+        RetryAfter::HttpDate(d) => Some(httpdate::fmt_http_date(SystemTime::now() + d)),
+        RetryAfter::Missing => None,
+    };
+    if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn html_error(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let page = format!(
+        "<!DOCTYPE html>\n<html><head><title>{} | stream-fake</title></head>\
+         <body><h1>Error {}</h1><p>Bad gateway (injected by stream-fake).</p></body></html>\n",
+        status.as_u16(),
+        status.as_u16()
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+        page,
+    )
+        .into_response()
+}
+
+/// A response whose connection is closed after half of `body`.
+fn cut_body(status: StatusCode, content_type: &'static str, body: Bytes) -> Response {
+    let len = body.len();
+    let half = body.slice(..len / 2);
+    let stream = futures_util::stream::iter([
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "stream-fake: connection cut mid-body",
+        )),
+    ]);
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    response
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct FileQuery {
+    filename: Option<String>,
+}
+
+async fn file(
+    State(world): State<Shared>,
+    Path((video, file)): Path<(String, String)>,
+    Query(query): Query<FileQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (fault, size, ready) = {
+        let mut w = world.lock().unwrap();
+        let credential_headers = [
+            "authorization",
+            "x-auth-email",
+            "x-auth-key",
+            "x-auth-user-service-key",
+        ]
+        .into_iter()
+        .filter(|h| headers.contains_key(*h))
+        .map(str::to_owned)
+        .collect();
+        w.file_requests.push(FileRequest {
+            path: format!("/{video}/downloads/{file}"),
+            filename: query.filename.clone(),
+            range: range.clone(),
+            credential_headers,
+        });
+        let kind = match file.as_str() {
+            "default.mp4" => Some(Kind::Default),
+            "audio.m4a" => Some(Kind::Audio),
+            _ => None,
+        };
+        let ready = kind.is_some_and(|k| w.is_ready(&video, k));
+        (w.take_fault(Route::File), w.config.file_size, ready)
+    };
+    match fault {
+        Some(Fault::RateLimited(after)) => return rate_limited(after),
+        Some(Fault::ServerErrorHtml(status)) => return html_error(status),
+        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        _ => {}
+    }
+    if !ready {
+        return (StatusCode::NOT_FOUND, "no such download, or not ready\n").into_response();
+    }
+    if let Some(name) = &query.filename
+        && !(name.len() <= 120
+            && !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            "filename: at most 120 of [A-Za-z0-9-_]\n",
+        )
+            .into_response();
+    }
+    let honour_range = fault != Some(Fault::IgnoreRange);
+    let (status, start, end) = match range.as_deref().filter(|_| honour_range) {
+        None => (StatusCode::OK, 0, size),
+        Some(r) => match parse_range(r, size) {
+            Some((start, end)) => (StatusCode::PARTIAL_CONTENT, start, end),
+            None => {
+                return (
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+                )
+                    .into_response();
+            }
+        },
+    };
+    let cut = matches!(fault, Some(Fault::CutMidBody | Fault::TruncatedJson));
+    let send_end = if cut { start + (end - start) / 2 } else { end };
+    let stream = futures_util::stream::unfold(start, move |pos| async move {
+        if pos >= send_end {
+            if cut && pos < end {
+                let err = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "stream-fake: connection cut mid-body",
+                );
+                return Some((Err(err), end));
+            }
+            return None;
+        }
+        let n = (send_end - pos).min(CHUNK as u64) as usize;
+        Some((
+            Ok::<_, std::io::Error>(content::chunk(pos, n)),
+            pos + n as u64,
+        ))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    let media = if file.ends_with(".m4a") {
+        "audio/mp4"
+    } else {
+        "video/mp4"
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", end - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    if let Some(name) = &query.filename
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "attachment; filename=\"{name}.{}\"",
+            if media == "audio/mp4" { "m4a" } else { "mp4" }
+        ))
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+/// `bytes=N-` or `bytes=N-M` -> [start, end) within `size`.
+fn parse_range(value: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    let (start, end) = spec.split_once('-')?;
+    let start: u64 = start.trim().parse().ok()?;
+    let end = match end.trim() {
+        "" => size,
+        e => e.parse::<u64>().ok()?.saturating_add(1).min(size),
+    };
+    (start < end).then_some((start, end))
+}

@@ -1,0 +1,223 @@
+//! The fake's world: videos, their downloads, faults, and what it has seen.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use crate::config::{FakeConfig, Progress};
+use crate::faults::{Fault, FaultRule, Route};
+
+/// The two download types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// MP4, `default`.
+    Default,
+    /// M4A, `audio`.
+    Audio,
+}
+
+impl Kind {
+    /// The API's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Default => "default",
+            Kind::Audio => "audio",
+        }
+    }
+
+    /// The file extension of the download.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Kind::Default => "mp4",
+            Kind::Audio => "m4a",
+        }
+    }
+
+    /// Parse the API's name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "default" => Some(Kind::Default),
+            "audio" => Some(Kind::Audio),
+            _ => None,
+        }
+    }
+}
+
+/// Per-video settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VideoOptions {
+    /// When set, generation stops in status `error` at this percentage.
+    pub fails_at: Option<f64>,
+}
+
+/// Status of a download, as the API reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DownloadView {
+    /// `ready`, `inprogress` or `error`.
+    pub status: &'static str,
+    /// 0..=100.
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone)]
+struct DownloadState {
+    created: Instant,
+    polls: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Video {
+    options: VideoOptions,
+    downloads: BTreeMap<Kind, DownloadState>,
+}
+
+/// A request the download host received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRequest {
+    /// Path, e.g. `/<video>/downloads/default.mp4`.
+    pub path: String,
+    /// `?filename=` if given.
+    pub filename: Option<String>,
+    /// The `Range` header, if any.
+    pub range: Option<String>,
+    /// Names of credential headers it carried (`authorization`, `x-auth-*`).
+    pub credential_headers: Vec<String>,
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct World {
+    pub(crate) config: FakeConfig,
+    videos: HashMap<String, Video>,
+    faults: Vec<FaultRule>,
+    pub(crate) file_requests: Vec<FileRequest>,
+    pub(crate) api_requests: u64,
+    /// Port of the download host, for the `url` of each download.
+    pub(crate) files_port: u16,
+}
+
+impl World {
+    pub(crate) fn new(config: FakeConfig) -> Self {
+        let mut world = Self {
+            videos: HashMap::new(),
+            faults: config.faults.clone(),
+            file_requests: Vec::new(),
+            api_requests: 0,
+            files_port: 0,
+            config,
+        };
+        for id in world.config.videos.clone() {
+            world.add_video(&id, VideoOptions::default());
+        }
+        world
+    }
+
+    pub(crate) fn add_video(&mut self, id: &str, options: VideoOptions) {
+        self.videos.insert(
+            id.to_owned(),
+            Video {
+                options,
+                downloads: BTreeMap::new(),
+            },
+        );
+    }
+
+    pub(crate) fn has_video(&self, id: &str) -> bool {
+        self.videos.contains_key(id)
+    }
+
+    pub(crate) fn push_fault(&mut self, rule: FaultRule) {
+        self.faults.push(rule);
+    }
+
+    pub(crate) fn clear_faults(&mut self) {
+        self.faults.clear();
+    }
+
+    /// The first armed fault for `route`, used up by one.
+    pub(crate) fn take_fault(&mut self, route: Route) -> Option<Fault> {
+        let index = self.faults.iter().position(|r| r.route.covers(route))?;
+        let rule = &mut self.faults[index];
+        let fault = rule.fault;
+        match &mut rule.times {
+            Some(n) if *n <= 1 => {
+                self.faults.remove(index);
+            }
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        Some(fault)
+    }
+
+    /// Create a download (idempotent: an existing one is kept).
+    pub(crate) fn create(&mut self, video: &str, kind: Kind) {
+        if let Some(v) = self.videos.get_mut(video) {
+            v.downloads.entry(kind).or_insert(DownloadState {
+                created: Instant::now(),
+                polls: 0,
+            });
+        }
+    }
+
+    /// Delete one download, or all of them.
+    pub(crate) fn delete(&mut self, video: &str, kind: Option<Kind>) {
+        if let Some(v) = self.videos.get_mut(video) {
+            match kind {
+                Some(kind) => {
+                    v.downloads.remove(&kind);
+                }
+                None => v.downloads.clear(),
+            }
+        }
+    }
+
+    /// A list request: counts as a poll (progress per poll advances).
+    pub(crate) fn poll(&mut self, video: &str) {
+        if let Some(v) = self.videos.get_mut(video) {
+            for d in v.downloads.values_mut() {
+                d.polls += 1;
+            }
+        }
+    }
+
+    /// The downloads of a video as the API shows them.
+    pub(crate) fn view(&self, video: &str) -> Vec<(Kind, DownloadView)> {
+        let Some(v) = self.videos.get(video) else {
+            return Vec::new();
+        };
+        v.downloads
+            .iter()
+            .map(|(kind, d)| {
+                let raw = match self.config.progress {
+                    Progress::PerPoll { step } => step * f64::from(d.polls),
+                    Progress::OverTime { duration } => {
+                        100.0 * d.created.elapsed().as_secs_f64()
+                            / duration.max(Duration::from_millis(1)).as_secs_f64()
+                    }
+                };
+                let percent = raw.clamp(0.0, 100.0);
+                let view = match v.options.fails_at {
+                    Some(at) if percent >= at => DownloadView {
+                        status: "error",
+                        percent: at,
+                    },
+                    _ if percent >= 100.0 => DownloadView {
+                        status: "ready",
+                        percent: 100.0,
+                    },
+                    _ => DownloadView {
+                        status: "inprogress",
+                        percent,
+                    },
+                };
+                (*kind, view)
+            })
+            .collect()
+    }
+
+    /// Whether the file of a download may be served (it is `ready`).
+    pub(crate) fn is_ready(&self, video: &str, kind: Kind) -> bool {
+        self.view(video)
+            .iter()
+            .any(|(k, v)| *k == kind && v.status == "ready")
+    }
+}
