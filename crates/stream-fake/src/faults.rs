@@ -64,7 +64,7 @@ pub enum RetryAfter {
 /// A fault the fake can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// HTTP 429 with a failure envelope (code 971).
+    /// HTTP 429 with a failure envelope (code 1015), or a bare `null`.
     RateLimited(RetryAfter),
     /// A 5xx with an HTML page, like a Cloudflare edge error.
     ServerErrorHtml(u16),

@@ -29,11 +29,10 @@ pub const NOT_FOUND: (i64, &str) = (10003, "Not Found");
 pub const INVALID_ID: (i64, &str) = (10005, "Invalid identifier");
 /// Code and message of Cloudflare's unknown-route failure (the spec's example).
 pub const NO_ROUTE: (i64, &str) = (7003, "No route for the URI");
-/// Code and message of Cloudflare's rate-limit failure.
-pub const RATE_LIMITED: (i64, &str) = (
-    971,
-    "Please wait and consider throttling your request speed",
-);
+/// Code and message of the fake's rate-limit failure. (Cloudflare's API
+/// sends 971 here, below the spec's `minimum: 1000`; the fake follows the
+/// spec, and uses the edge's rate-limit code 1015.)
+pub const RATE_LIMITED: (i64, &str) = (1015, "You are being rate limited");
 
 pub(crate) fn api_router(world: Shared) -> Router {
     let base = "/client/v4/accounts/{account}/stream/{video}/downloads";
@@ -322,17 +321,30 @@ fn html_error(status: u16) -> Response {
         .into_response()
 }
 
+/// How long a cut body waits before the cut, so the head and the first
+/// half are on the wire (hyper would otherwise abort before sending them).
+const CUT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+fn cut_error() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "stream-fake: connection cut mid-body",
+    )
+}
+
 /// A response whose connection is closed after half of `body`.
 fn cut_body(status: StatusCode, content_type: &'static str, body: Bytes) -> Response {
     let len = body.len();
     let half = body.slice(..len / 2);
-    let stream = futures_util::stream::iter([
-        Ok(half),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "stream-fake: connection cut mid-body",
-        )),
-    ]);
+    let stream = futures_util::stream::unfold(Some(half), |half| async move {
+        match half {
+            Some(half) => Some((Ok(half), None)),
+            None => {
+                tokio::time::sleep(CUT_PAUSE).await;
+                Some((Err(cut_error()), None))
+            }
+        }
+    });
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -423,11 +435,8 @@ async fn file(
     let stream = futures_util::stream::unfold(start, move |pos| async move {
         if pos >= send_end {
             if cut && pos < end {
-                let err = std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "stream-fake: connection cut mid-body",
-                );
-                return Some((Err(err), end));
+                tokio::time::sleep(CUT_PAUSE).await;
+                return Some((Err(cut_error()), end));
             }
             return None;
         }

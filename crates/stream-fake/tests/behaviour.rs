@@ -1,0 +1,641 @@
+//! The fake over real HTTP: every operation's answers, the progression of a
+//! download, the file route and every fault mode. Every JSON body the fake
+//! sends in these tests is validated against the checked-in spec (the
+//! contract), so the fake cannot drift from `openapi/`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use stream_fake::{
+    FakeConfig, Fault, Kind, Progress, RetryAfter, Route, StreamFake, VideoOptions, content,
+};
+
+const VIDEO: &str = stream_fake::config::DEFAULT_VIDEO;
+const ACCOUNT: &str = stream_fake::config::DEFAULT_ACCOUNT;
+const TEMPLATE: &str = "/accounts/{account_id}/stream/{identifier}/downloads";
+
+/// The spec's response schemas as JSON Schema validators.
+struct Contract {
+    spec: Value,
+    components: Value,
+}
+
+impl Contract {
+    fn load() -> Self {
+        let spec = xtask::codegen::patched_spec(&xtask::codegen::Paths::workspace()).unwrap();
+        let mut components = spec["components"].clone();
+        openapi_to_json_schema(&mut components);
+        Self { spec, components }
+    }
+
+    /// Validate `body` as the answer of `method` on the `typed` or untyped
+    /// path with `status`. A `success: false` body is validated against the
+    /// operation's failure (4XX) schema whatever its status: that is the
+    /// shape it claims.
+    fn check(&self, method: &str, typed: bool, status: StatusCode, body: &Value) {
+        let path = if typed {
+            format!("{TEMPLATE}/{{download_type}}")
+        } else {
+            TEMPLATE.to_owned()
+        };
+        let key = if status.is_success() && body["success"] != json!(false) {
+            status.as_str().to_owned()
+        } else {
+            "4XX".to_owned()
+        };
+        let responses = &self.spec["paths"][&path][method.to_lowercase()]["responses"];
+        let schema = &responses[&key]["content"]["application/json"]["schema"];
+        assert!(
+            !schema.is_null(),
+            "the spec has no {key} JSON response for {method} {path}"
+        );
+        let document = json!({ "allOf": [schema], "components": self.components });
+        let validator = jsonschema::draft7::new(&document).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {path} {status}: body breaks the spec: {errors:?}\n{body}"
+        );
+    }
+}
+
+/// OpenAPI 3.0 `nullable: true` is JSON Schema's `type: [T, "null"]`.
+fn openapi_to_json_schema(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.remove("nullable") == Some(Value::Bool(true))
+                && let Some(Value::String(t)) = map.get("type").cloned()
+            {
+                map.insert("type".into(), json!([t, "null"]));
+            }
+            map.values_mut().for_each(openapi_to_json_schema);
+        }
+        Value::Array(items) => items.iter_mut().for_each(openapi_to_json_schema),
+        _ => {}
+    }
+}
+
+struct Harness {
+    fake: StreamFake,
+    http: reqwest::Client,
+    contract: Contract,
+}
+
+/// One API answer.
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Harness {
+    async fn start(config: FakeConfig) -> Self {
+        Self {
+            fake: StreamFake::start(config).await.unwrap(),
+            http: reqwest::Client::new(),
+            contract: Contract::load(),
+        }
+    }
+
+    async fn default() -> Self {
+        Self::start(FakeConfig::default()).await
+    }
+
+    fn url(&self, account: &str, video: &str, kind: Option<&str>) -> String {
+        let mut url = format!(
+            "{}/accounts/{account}/stream/{video}/downloads",
+            self.fake.base_url()
+        );
+        if let Some(kind) = kind {
+            url.push('/');
+            url.push_str(kind);
+        }
+        url
+    }
+
+    /// Call an operation with the default token; validate the JSON body.
+    async fn call(&self, method: &str, video: &str, kind: Option<&str>) -> Answer {
+        self.call_as(method, ACCOUNT, video, kind, |r| {
+            r.bearer_auth(stream_fake::config::DEFAULT_TOKEN)
+        })
+        .await
+    }
+
+    async fn call_as(
+        &self,
+        method: &str,
+        account: &str,
+        video: &str,
+        kind: Option<&str>,
+        auth: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Answer {
+        let method_value = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let request = auth(
+            self.http
+                .request(method_value, self.url(account, video, kind)),
+        );
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} answered non-JSON ({e}): {text}"));
+        if !body.is_null() {
+            self.contract.check(method, kind.is_some(), status, &body);
+        }
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+fn codes(body: &Value) -> Vec<i64> {
+    body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_operation_succeeds_with_the_envelope() {
+    let h = Harness::default().await;
+    let created = h.call("POST", VIDEO, None).await;
+    assert_eq!(created.status, StatusCode::OK);
+    assert_eq!(created.body["result"]["default"]["status"], "inprogress");
+    assert_eq!(created.body["result"]["default"]["percentComplete"], 0.0);
+    let audio = h.call("POST", VIDEO, Some("audio")).await;
+    assert_eq!(audio.body["result"]["audio"]["status"], "inprogress");
+    assert!(
+        audio.body["result"]["audio"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{VIDEO}/downloads/audio.m4a"))
+    );
+    let listed = h.call("GET", VIDEO, None).await;
+    assert_eq!(listed.body["success"], true);
+    assert!(
+        listed.body["result"]["default"].is_object() && listed.body["result"]["audio"].is_object()
+    );
+    let deleted = h.call("DELETE", VIDEO, Some("audio")).await;
+    assert_eq!(deleted.body["result"], "ok");
+    let listed = h.call("GET", VIDEO, None).await;
+    assert!(listed.body["result"]["audio"].is_null());
+    assert!(listed.body["result"]["default"].is_object());
+    h.call("DELETE", VIDEO, None).await;
+    let listed = h.call("GET", VIDEO, None).await;
+    assert_eq!(listed.body["result"], json!({}));
+}
+
+#[tokio::test]
+async fn each_credential_kind_is_accepted_and_anything_else_refused() {
+    let h = Harness::default().await;
+    let (email, key) = (
+        stream_fake::config::DEFAULT_EMAIL,
+        stream_fake::config::DEFAULT_API_KEY,
+    );
+    let ok = h
+        .call_as("GET", ACCOUNT, VIDEO, None, |r| {
+            r.header("x-auth-email", email).header("x-auth-key", key)
+        })
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let ok = h
+        .call_as("GET", ACCOUNT, VIDEO, None, |r| {
+            r.header(
+                "x-auth-user-service-key",
+                stream_fake::config::DEFAULT_SERVICE_KEY,
+            )
+        })
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+
+    let none = h.call_as("GET", ACCOUNT, VIDEO, None, |r| r).await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(codes(&none.body), [10000]);
+    for wrong in [
+        h.call_as("POST", ACCOUNT, VIDEO, None, |r| r.bearer_auth("nope"))
+            .await,
+        h.call_as("DELETE", ACCOUNT, VIDEO, Some("audio"), |r| {
+            r.header("x-auth-email", email)
+        })
+        .await,
+        h.call_as("GET", ACCOUNT, VIDEO, None, |r| {
+            r.header("x-auth-email", email)
+                .header("x-auth-key", "wrong")
+        })
+        .await,
+    ] {
+        assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+        assert_eq!(codes(&wrong.body), [10000]);
+        assert_eq!(wrong.body["errors"][0]["message"], "Authentication error");
+    }
+    // Another account is not ours to see.
+    let other = h
+        .call_as(
+            "GET",
+            "0123456789abcdef0123456789abcdef",
+            VIDEO,
+            None,
+            |r| r.bearer_auth(stream_fake::config::DEFAULT_TOKEN),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn unknown_video_invalid_id_and_unknown_type() {
+    let h = Harness::default().await;
+    for (method, kind) in [
+        ("GET", None),
+        ("POST", None),
+        ("DELETE", None),
+        ("POST", Some("audio")),
+        ("DELETE", Some("default")),
+    ] {
+        let unknown = h
+            .call(method, "0123456789abcdef0123456789abcdef", kind)
+            .await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(codes(&unknown.body), [10003]);
+        let long = "a".repeat(33);
+        for bad in [long.as_str(), "a.b", "a%20b"] {
+            let invalid = h.call(method, bad, kind).await;
+            assert_eq!(invalid.status, StatusCode::BAD_REQUEST, "{method} {bad}");
+            assert_eq!(codes(&invalid.body), [10005]);
+        }
+    }
+    let no_type = h.call("POST", VIDEO, Some("hls")).await;
+    assert_eq!(no_type.status, StatusCode::NOT_FOUND);
+    assert_eq!(codes(&no_type.body), [7003]);
+}
+
+#[tokio::test]
+async fn a_download_progresses_per_poll_to_ready() {
+    let h = Harness::start(FakeConfig {
+        progress: Progress::PerPoll { step: 40.0 },
+        ..FakeConfig::default()
+    })
+    .await;
+    h.call("POST", VIDEO, Some("default")).await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let listed = h.call("GET", VIDEO, None).await;
+        let d = &listed.body["result"]["default"];
+        seen.push((
+            d["status"].as_str().unwrap().to_owned(),
+            d["percentComplete"].as_f64().unwrap(),
+        ));
+    }
+    let expected = [
+        ("inprogress", 40.0),
+        ("inprogress", 80.0),
+        ("ready", 100.0),
+        ("ready", 100.0),
+    ];
+    let expected: Vec<(String, f64)> = expected
+        .iter()
+        .map(|(s, p)| ((*s).to_owned(), *p))
+        .collect();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn a_download_progresses_with_time_to_ready() {
+    let h = Harness::start(FakeConfig {
+        progress: Progress::OverTime {
+            duration: Duration::from_millis(300),
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    h.call("POST", VIDEO, Some("audio")).await;
+    let first = h.call("GET", VIDEO, None).await.body["result"]["audio"].clone();
+    assert_eq!(first["status"], "inprogress");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let later = h.call("GET", VIDEO, None).await.body["result"]["audio"].clone();
+    assert_eq!(later["status"], "ready");
+    assert_eq!(later["percentComplete"], 100.0);
+}
+
+#[tokio::test]
+async fn a_configured_video_ends_in_error() {
+    let h = Harness::start(FakeConfig {
+        progress: Progress::PerPoll { step: 30.0 },
+        ..FakeConfig::default()
+    })
+    .await;
+    let failing = "fa11fa11fa11fa11fa11fa11fa11fa11";
+    h.fake.add_video(
+        failing,
+        VideoOptions {
+            fails_at: Some(50.0),
+        },
+    );
+    h.call("POST", failing, None).await;
+    let first = h.call("GET", failing, None).await;
+    assert_eq!(first.body["result"]["default"]["status"], "inprogress");
+    let second = h.call("GET", failing, None).await;
+    assert_eq!(second.body["result"]["default"]["status"], "error");
+    assert_eq!(second.body["result"]["default"]["percentComplete"], 50.0);
+    assert_eq!(
+        h.fake.download(failing, Kind::Default).unwrap().status,
+        "error"
+    );
+}
+
+/// Make the default download ready and return its URL.
+async fn ready_url(h: &Harness, kind: &str) -> String {
+    h.call("POST", VIDEO, Some(kind)).await;
+    for _ in 0..4 {
+        h.call("GET", VIDEO, None).await;
+    }
+    let listed = h.call("GET", VIDEO, None).await;
+    assert_eq!(listed.body["result"][kind]["status"], "ready");
+    listed.body["result"][kind]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_file_route_serves_exact_bytes_ranges_and_filenames_without_credentials() {
+    let size = 300_000;
+    let h = Harness::start(FakeConfig {
+        file_size: size,
+        ..FakeConfig::default()
+    })
+    .await;
+    let url = ready_url(&h, "default").await;
+    assert!(url.starts_with(&h.fake.files_base_url()), "{url}");
+
+    let whole = h.http.get(&url).send().await.unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.headers()["content-length"], size.to_string().as_str());
+    assert_eq!(whole.headers()["content-type"], "video/mp4");
+    let bytes = whole.bytes().await.unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    assert_eq!(content::first_mismatch(0, &bytes), None);
+
+    let part = h
+        .http
+        .get(&url)
+        .header("range", "bytes=100000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()["content-range"],
+        "bytes 100000-299999/300000"
+    );
+    let bytes = part.bytes().await.unwrap();
+    assert_eq!(bytes.len(), 200_000);
+    assert_eq!(content::first_mismatch(100_000, &bytes), None);
+
+    let closed = h
+        .http
+        .get(&url)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.headers()["content-range"], "bytes 10-19/300000");
+    assert_eq!(closed.bytes().await.unwrap(), content::chunk(10, 10));
+
+    let beyond = h
+        .http
+        .get(&url)
+        .header("range", "bytes=300000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    let named = h
+        .http
+        .get(format!("{url}?filename=my-video_1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        named.headers()["content-disposition"],
+        "attachment; filename=\"my-video_1.mp4\""
+    );
+    let bad_name = h
+        .http
+        .get(format!("{url}?filename=..%2Fetc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_name.status(), StatusCode::BAD_REQUEST);
+
+    // A credential sent to the download host is recorded.
+    h.http.get(&url).bearer_auth("leaked").send().await.unwrap();
+    let requests = h.fake.file_requests();
+    assert!(
+        requests[..requests.len() - 1]
+            .iter()
+            .all(|r| r.credential_headers.is_empty())
+    );
+    assert_eq!(
+        requests.last().unwrap().credential_headers,
+        ["authorization"]
+    );
+    assert_eq!(requests[1].range.as_deref(), Some("bytes=100000-"));
+    assert_eq!(requests[4].filename.as_deref(), Some("my-video_1"));
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_ready_is_not_served() {
+    let h = Harness::default().await;
+    let created = h.call("POST", VIDEO, None).await;
+    let url = created.body["result"]["default"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = h.http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn fault_rate_limited_with_seconds_date_or_nothing() {
+    let h = Harness::default().await;
+    h.fake.inject(
+        Route::List,
+        Fault::RateLimited(RetryAfter::Seconds(7)),
+        Some(1),
+    );
+    let limited = h.call("GET", VIDEO, None).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers["retry-after"], "7");
+    assert_eq!(codes(&limited.body), [1015]);
+    // Used up: the next request is normal.
+    assert_eq!(h.call("GET", VIDEO, None).await.status, StatusCode::OK);
+
+    h.fake.inject(
+        Route::Any,
+        Fault::RateLimited(RetryAfter::HttpDate(Duration::from_secs(30))),
+        Some(1),
+    );
+    let limited = h.call("POST", VIDEO, None).await;
+    let date = limited.headers["retry-after"].to_str().unwrap();
+    let when = httpdate::parse_http_date(date).unwrap();
+    let ahead = when.duration_since(std::time::SystemTime::now()).unwrap();
+    assert!(
+        ahead > Duration::from_secs(25) && ahead <= Duration::from_secs(31),
+        "{ahead:?}"
+    );
+
+    h.fake.inject(
+        Route::Delete,
+        Fault::RateLimited(RetryAfter::Missing),
+        Some(1),
+    );
+    let bare = h.call("DELETE", VIDEO, None).await;
+    assert_eq!(bare.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(bare.headers.get("retry-after").is_none());
+    assert_eq!(bare.body, Value::Null);
+}
+
+#[tokio::test]
+async fn fault_server_error_html_and_success_false() {
+    let h = Harness::default().await;
+    h.fake
+        .inject(Route::CreateType, Fault::ServerErrorHtml(502), Some(1));
+    let response = h
+        .http
+        .post(h.url(ACCOUNT, VIDEO, Some("audio")))
+        .bearer_auth(stream_fake::config::DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(response.text().await.unwrap().contains("<html>"));
+
+    h.fake.inject(Route::List, Fault::SuccessFalse, None);
+    for _ in 0..2 {
+        let answer = h.call("GET", VIDEO, None).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.body["success"], false);
+        assert!(!codes(&answer.body).is_empty());
+    }
+    h.fake.clear_faults();
+    assert_eq!(h.call("GET", VIDEO, None).await.body["success"], true);
+}
+
+#[tokio::test]
+async fn fault_slow_answers() {
+    let h = Harness::default().await;
+    h.fake.inject(
+        Route::List,
+        Fault::Slow(Duration::from_millis(400)),
+        Some(1),
+    );
+    let started = Instant::now();
+    let answer = h.call("GET", VIDEO, None).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(400));
+}
+
+#[tokio::test]
+async fn fault_truncated_json_and_cut_api_body() {
+    let h = Harness::default().await;
+    h.fake.inject(Route::List, Fault::TruncatedJson, Some(1));
+    let response = h
+        .http
+        .get(h.url(ACCOUNT, VIDEO, None))
+        .bearer_auth(stream_fake::config::DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
+    assert!(text.starts_with('{'));
+
+    h.fake.inject(Route::List, Fault::CutMidBody, Some(1));
+    let response = h
+        .http
+        .get(h.url(ACCOUNT, VIDEO, None))
+        .bearer_auth(stream_fake::config::DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.bytes().await.is_err(),
+        "a cut body read to the end"
+    );
+}
+
+#[tokio::test]
+async fn fault_cut_file_and_ignored_range() {
+    let size = 200_000;
+    let h = Harness::start(FakeConfig {
+        file_size: size,
+        ..FakeConfig::default()
+    })
+    .await;
+    let url = ready_url(&h, "audio").await;
+    h.fake.inject(Route::File, Fault::CutMidBody, Some(1));
+    let cut = h.http.get(&url).send().await.unwrap();
+    assert_eq!(cut.headers()["content-length"], size.to_string().as_str());
+    assert!(cut.bytes().await.is_err(), "a cut file read to the end");
+
+    h.fake.inject(Route::File, Fault::IgnoreRange, Some(1));
+    let whole = h
+        .http
+        .get(&url)
+        .header("range", "bytes=1000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.bytes().await.unwrap().len() as u64, size);
+    assert_eq!(
+        whole_status_after_fault(&h, &url).await,
+        StatusCode::PARTIAL_CONTENT
+    );
+}
+
+async fn whole_status_after_fault(h: &Harness, url: &str) -> StatusCode {
+    h.http
+        .get(url)
+        .header("range", "bytes=1000-")
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn the_contract_catches_a_body_the_spec_does_not_allow() {
+    // The contract check itself must be able to fail.
+    let contract = Contract::load();
+    let bad = json!({ "success": true, "errors": [], "messages": [],
+        "result": { "default": { "status": "queued", "percentComplete": 5 } } });
+    let outcome = std::panic::catch_unwind(|| contract.check("GET", false, StatusCode::OK, &bad));
+    assert!(outcome.is_err(), "an unknown status passed the contract");
+    let missing_code =
+        json!({ "success": false, "errors": [{ "message": "x" }], "messages": [], "result": null });
+    let outcome = std::panic::catch_unwind(|| {
+        contract.check("GET", false, StatusCode::NOT_FOUND, &missing_code)
+    });
+    assert!(
+        outcome.is_err(),
+        "a message without code passed the contract"
+    );
+}
