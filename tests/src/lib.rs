@@ -5,8 +5,6 @@
 //! spec for the operationId) and every generated type, sorted, as plain text
 //! a reviewer can read in a minute.
 
-pub mod file_server;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;

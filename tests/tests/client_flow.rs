@@ -1,5 +1,6 @@
 //! The asynchronous flow over loopback HTTP: wait until ready (wiremock),
-//! then fetch the file (the workspace's loopback file server).
+//! then fetch the file (stream-fake, which can cut connections and ignore
+//! `Range`, which wiremock cannot).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,9 +8,9 @@ use std::time::Duration;
 use cloudflare_stream_downloads::types::{Download, DownloadStatus, DownloadType};
 use cloudflare_stream_downloads::{Client, Error, RetryPolicy, WaitOptions, part_path};
 use serde_json::{Value, json};
+use stream_fake::{FakeConfig, Fault, Progress, Route, StreamFake, content};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use workspace_tests::file_server::{FileServer, FileServerConfig, content};
 
 const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 const VIDEO: &str = "ea95132c15732412d22c1476fa83f27a";
@@ -201,69 +202,81 @@ fn ready_download(url: String) -> Download {
         .unwrap()
 }
 
-const AUTH_HEADERS: [&str; 4] = [
-    "authorization",
-    "x-auth-email",
-    "x-auth-key",
-    "x-auth-user-service-key",
-];
+/// A fake serving files of `size` bytes, and a client for it.
+async fn fake(size: u64) -> (StreamFake, Client) {
+    let fake = StreamFake::start(FakeConfig {
+        file_size: size,
+        progress: Progress::PerPoll { step: 100.0 },
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = fake_client(&fake, 0);
+    (fake, client)
+}
+
+fn fake_client(fake: &StreamFake, retries: u32) -> Client {
+    Client::builder()
+        .base_url(fake.base_url())
+        .account_id(&fake.config().account_id)
+        .api_token(&fake.config().api_token)
+        .retry_policy(RetryPolicy {
+            max_retries: retries,
+            initial_backoff: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap()
+}
+
+/// Create the download and wait until it is ready.
+async fn ready(client: &Client, kind: DownloadType) -> Download {
+    let video = stream_fake::config::DEFAULT_VIDEO;
+    client
+        .wait_until_ready(video, kind, fast_wait().create_if_missing(true))
+        .await
+        .unwrap()
+}
+
+fn assert_file_is_served_content(path: &std::path::Path, size: u64) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    assert_eq!(content::first_mismatch(0, &bytes), None, "bytes differ");
+}
 
 #[tokio::test]
 async fn fetch_streams_the_exact_bytes_without_credentials() {
     let size = 3 * 1024 * 1024 + 17;
-    let files = FileServer::start(FileServerConfig {
-        size,
-        cut_after: None,
-        cuts: 0,
-        ignore_range: false,
-    })
-    .await;
+    let (fake, client) = fake(size).await;
+    let download = ready(&client, DownloadType::Default).await;
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("video.mp4");
     let mut last = (0, None);
-    let report = client("http://127.0.0.1:9", 0)
-        .fetch(
-            &ready_download(files.url(&format!("/{VIDEO}/downloads/default.mp4"))),
-            &target,
-            |done, total| last = (done, total),
-        )
+    let report = client
+        .fetch(&download, &target, |done, total| last = (done, total))
         .await
         .unwrap();
     assert_eq!(report.bytes, size);
     assert_eq!(report.resumed_from, 0);
     assert_eq!(last, (size, Some(size)));
-    assert!(
-        std::fs::read(&target).unwrap() == content(size),
-        "bytes differ"
-    );
+    assert_file_is_served_content(&target, size);
     assert!(!part_path(&target).exists());
-    let requests = files.requests();
+    let requests = fake.file_requests();
     assert_eq!(requests.len(), 1);
-    for name in AUTH_HEADERS {
-        assert_eq!(
-            requests[0].header(name),
-            None,
-            "{name} sent to the download host"
-        );
-    }
+    assert!(requests[0].credential_headers.is_empty(), "{requests:?}");
 }
 
 #[tokio::test]
 async fn a_cut_connection_leaves_nothing_at_path_and_the_part_resumes() {
     let size = 1024 * 1024;
-    let files = FileServer::start(FileServerConfig {
-        size,
-        cut_after: Some(300_000),
-        cuts: 1,
-        ignore_range: false,
-    })
-    .await;
+    let (fake, client) = fake(size).await;
+    let download = ready(&client, DownloadType::Audio).await;
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("audio.m4a");
-    let download = ready_download(files.url("/v/downloads/audio.m4a"));
 
     // No retries: the cut is an error, and nothing is at `path`.
-    let err = client("http://127.0.0.1:9", 0)
+    fake.inject(Route::File, Fault::CutMidBody, Some(1));
+    let err = client
         .fetch(&download, &target, |_, _| {})
         .await
         .unwrap_err();
@@ -273,53 +286,42 @@ async fn a_cut_connection_leaves_nothing_at_path_and_the_part_resumes() {
     );
     assert!(!target.exists(), "a partial file is at the target path");
     let part = part_path(&target);
-    assert_eq!(std::fs::metadata(&part).unwrap().len(), 300_000);
+    let kept = std::fs::metadata(&part).unwrap().len();
+    assert_eq!(kept, size / 2);
 
     // The next fetch resumes from the .part with a Range request.
-    let report = client("http://127.0.0.1:9", 0)
-        .fetch(&download, &target, |_, _| {})
-        .await
-        .unwrap();
-    assert_eq!(report.resumed_from, 300_000);
+    let report = client.fetch(&download, &target, |_, _| {}).await.unwrap();
+    assert_eq!(report.resumed_from, kept);
     assert_eq!(report.bytes, size);
-    assert!(
-        std::fs::read(&target).unwrap() == content(size),
-        "bytes differ"
+    assert_file_is_served_content(&target, size);
+    let requests = fake.file_requests();
+    assert_eq!(
+        requests[1].range.as_deref(),
+        Some(format!("bytes={kept}-").as_str())
     );
-    let requests = files.requests();
-    assert_eq!(requests[1].header("range"), Some("bytes=300000-"));
     assert!(!part.exists());
 }
 
 #[tokio::test]
 async fn a_cut_connection_is_resumed_within_the_retries() {
     let size = 512 * 1024;
-    let files = FileServer::start(FileServerConfig {
-        size,
-        cut_after: Some(100_000),
-        cuts: 2,
-        ignore_range: false,
-    })
-    .await;
+    let (fake, _) = fake(size).await;
+    let client = fake_client(&fake, 2);
+    let download = ready(&client, DownloadType::Default).await;
+    fake.inject(Route::File, Fault::CutMidBody, Some(2));
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("v.mp4");
-    let report = client("http://127.0.0.1:9", 2)
-        .fetch(&ready_download(files.url("/f.mp4")), &target, |_, _| {})
-        .await
-        .unwrap();
+    let report = client.fetch(&download, &target, |_, _| {}).await.unwrap();
     assert_eq!(report.bytes, size);
-    assert!(std::fs::read(&target).unwrap() == content(size));
-    let ranges: Vec<Option<String>> = files
-        .requests()
-        .iter()
-        .map(|r| r.header("range").map(str::to_owned))
-        .collect();
+    assert_file_is_served_content(&target, size);
+    let ranges: Vec<Option<String>> = fake.file_requests().into_iter().map(|r| r.range).collect();
+    // Each cut keeps half of what was asked: 256 KiB, then 128 KiB more.
     assert_eq!(
         ranges,
         [
             None,
-            Some("bytes=100000-".into()),
-            Some("bytes=200000-".into())
+            Some("bytes=262144-".into()),
+            Some("bytes=393216-".into())
         ]
     );
 }
@@ -327,23 +329,16 @@ async fn a_cut_connection_is_resumed_within_the_retries() {
 #[tokio::test]
 async fn a_server_ignoring_range_restarts_the_file() {
     let size = 200_000;
-    let files = FileServer::start(FileServerConfig {
-        size,
-        cut_after: None,
-        cuts: 0,
-        ignore_range: true,
-    })
-    .await;
+    let (fake, client) = fake(size).await;
+    let download = ready(&client, DownloadType::Default).await;
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("v.mp4");
     // A stale .part from elsewhere.
     std::fs::write(part_path(&target), vec![0xAA; 5000]).unwrap();
-    let report = client("http://127.0.0.1:9", 0)
-        .fetch(&ready_download(files.url("/f.mp4")), &target, |_, _| {})
-        .await
-        .unwrap();
+    fake.inject(Route::File, Fault::IgnoreRange, Some(1));
+    let report = client.fetch(&download, &target, |_, _| {}).await.unwrap();
     assert_eq!(report.bytes, size);
-    assert!(std::fs::read(&target).unwrap() == content(size));
+    assert_file_is_served_content(&target, size);
 }
 
 #[tokio::test]
