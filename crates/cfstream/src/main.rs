@@ -1,0 +1,289 @@
+//! `cfstream`: Cloudflare Stream downloads from the shell.
+//!
+//! Built on the `cloudflare-stream-downloads` client (no second HTTP code
+//! path). Exit codes: 0 success; 1 the API answered with an error; 2 usage
+//! or invalid input; 3 network, timeout or unexpected answer; 4 the
+//! download ended in status `error`.
+
+mod cli;
+mod demo;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+use cloudflare_stream_downloads::types::DownloadType;
+use cloudflare_stream_downloads::{Client, Credentials, Error, WaitOptions};
+
+use crate::cli::{Args, Command, DownloadsCommand, Global, KindArg};
+use crate::output::Output;
+
+/// Exit status of a failed command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The API answered with an error.
+    Api = 1,
+    /// Usage or invalid input.
+    Usage = 2,
+    /// Network, timeout or unexpected answer.
+    Transport = 3,
+    /// The download ended in status `error`.
+    DownloadFailed = 4,
+}
+
+/// Which exit status an error gets.
+pub fn exit_for(error: &Error) -> Exit {
+    match error {
+        Error::Api { .. } | Error::RateLimited { .. } => Exit::Api,
+        Error::InvalidInput { .. } | Error::Config(_) => Exit::Usage,
+        Error::DownloadFailed { .. } => Exit::DownloadFailed,
+        _ => Exit::Transport,
+    }
+}
+
+fn main() -> ExitCode {
+    let matches = Args::command().get_matches();
+    let mut args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    args.global.credentials_from_flags = from_command_line(&matches);
+    init_tracing(args.global.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(Exit::Transport as u8);
+        }
+    };
+    let out = Output::new(args.global.json, args.global.no_progress);
+    match runtime.block_on(run(args, &out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            out.error(&error);
+            ExitCode::from(exit_for(&error) as u8)
+        }
+    }
+}
+
+/// `-v`: this workspace's info events; `-vv` debug (one per request);
+/// `-vvv` trace. Other crates stay at warnings: their events are not ours
+/// to vouch for (no secret is ever in ours).
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let level = match verbose {
+        0 => return,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    let targets = Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_target("cloudflare_stream_downloads", level)
+        .with_target("cfstream", level)
+        .with_target("stream_fake", level);
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(targets),
+        )
+        .try_init();
+}
+
+async fn run(args: Args, out: &Output) -> Result<(), Error> {
+    match args.command {
+        Command::Demo { size, output } => demo::run(&args.global, size.as_u64(), output, out).await,
+        Command::Downloads(command) => {
+            let client = client(&args.global)?;
+            downloads(&client, command, out).await
+        }
+    }
+}
+
+/// Which credential options were given as flags (not from the environment).
+fn from_command_line(matches: &clap::ArgMatches) -> Vec<&'static str> {
+    ["api_token", "api_key", "user_service_key"]
+        .into_iter()
+        .filter(|id| matches.value_source(id) == Some(ValueSource::CommandLine))
+        .collect()
+}
+
+/// The credentials to use: one given by flag beats any from the
+/// environment; within each source, token, then e-mail + key, then user
+/// service key (the order Cloudflare's SDKs use).
+fn credentials(global: &Global) -> Result<Option<Credentials>, Error> {
+    let flags = &global.credentials_from_flags;
+    for from_flags in [true, false] {
+        let here = |id: &str| flags.contains(&id) == from_flags;
+        if let Some(token) = global.api_token.as_ref().filter(|_| here("api_token")) {
+            return Ok(Some(Credentials::ApiToken(token.clone())));
+        }
+        if let Some(key) = global.api_key.as_ref().filter(|_| here("api_key")) {
+            let Some(email) = &global.api_email else {
+                return Err(Error::Config(
+                    "an API key needs its e-mail: --api-email or CLOUDFLARE_EMAIL".into(),
+                ));
+            };
+            return Ok(Some(Credentials::ApiKey {
+                email: email.clone(),
+                key: key.clone(),
+            }));
+        }
+        if let Some(key) = global
+            .user_service_key
+            .as_ref()
+            .filter(|_| here("user_service_key"))
+        {
+            return Ok(Some(Credentials::UserServiceKey(key.clone())));
+        }
+    }
+    Ok(None)
+}
+
+/// The client from the global options (clap has already read the
+/// environment into them).
+pub fn client(global: &Global) -> Result<Client, Error> {
+    let mut builder = Client::builder();
+    match credentials(global)? {
+        Some(c) => builder = builder.credentials(c),
+        None => {
+            return Err(Error::Config(
+                "no credentials: give --api-token (or CLOUDFLARE_API_TOKEN), --api-email and \
+                 --api-key (CLOUDFLARE_EMAIL, CLOUDFLARE_API_KEY), or --user-service-key \
+                 (CLOUDFLARE_API_USER_SERVICE_KEY)"
+                    .into(),
+            ));
+        }
+    }
+    if let Some(url) = &global.base_url {
+        builder = builder.base_url(url);
+    }
+    if let Some(account) = &global.account_id {
+        builder = builder.account_id(account);
+    }
+    if let Some(retries) = global.retries {
+        builder = builder.max_retries(retries);
+    }
+    if let Some(timeout) = global.timeout {
+        builder = builder.request_timeout(timeout);
+    }
+    builder.build()
+}
+
+fn kind_of(arg: Option<KindArg>) -> Option<DownloadType> {
+    arg.map(DownloadType::from)
+}
+
+async fn downloads(client: &Client, command: DownloadsCommand, out: &Output) -> Result<(), Error> {
+    match command {
+        DownloadsCommand::Create { video_id, kind } => {
+            let downloads = match kind_of(kind) {
+                Some(kind) => client.create_download(&video_id, kind).await?,
+                None => client.create_downloads(&video_id).await?,
+            };
+            out.downloads(&video_id, &downloads);
+        }
+        DownloadsCommand::List { video_id } => {
+            let downloads = client.list_downloads(&video_id).await?;
+            out.downloads(&video_id, &downloads);
+        }
+        DownloadsCommand::Delete { video_id, kind } => {
+            match kind_of(kind) {
+                Some(kind) => client.delete_download(&video_id, kind).await?,
+                None => client.delete_downloads(&video_id).await?,
+            }
+            out.deleted(&video_id, kind_of(kind));
+        }
+        DownloadsCommand::Wait {
+            video_id,
+            kind,
+            timeout,
+        } => {
+            let kind = kind_of(kind).unwrap_or(DownloadType::Default);
+            let ready = wait(client, &video_id, kind, timeout, false, DEFAULT_POLLS, out).await?;
+            out.ready(&video_id, kind, &ready);
+        }
+        DownloadsCommand::Fetch {
+            video_id,
+            kind,
+            output,
+        } => {
+            let kind = kind_of(kind).unwrap_or(DownloadType::Default);
+            let path = output.unwrap_or_else(|| default_path(&video_id, kind));
+            fetch(client, &video_id, kind, &path, DEFAULT_POLLS, out).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `<VIDEO_ID>.mp4` or `.m4a` in the current directory.
+pub fn default_path(video_id: &str, kind: DownloadType) -> PathBuf {
+    let ext = match kind {
+        DownloadType::Default => "mp4",
+        DownloadType::Audio => "m4a",
+    };
+    PathBuf::from(format!("{video_id}.{ext}"))
+}
+
+/// Poll intervals of wait and fetch: the client's defaults (1 s doubling to 10 s).
+const DEFAULT_POLLS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(10));
+
+async fn wait(
+    client: &Client,
+    video_id: &str,
+    kind: DownloadType,
+    timeout: Duration,
+    create: bool,
+    (first_poll, max_poll): (Duration, Duration),
+    out: &Output,
+) -> Result<cloudflare_stream_downloads::types::Download, Error> {
+    let bar = out.percent_bar(&format!("{kind} download of {video_id}"));
+    let updates = bar.clone();
+    let options = WaitOptions::default()
+        .intervals(first_poll, max_poll)
+        .timeout(timeout)
+        .create_if_missing(create)
+        .on_progress(move |d| updates.set_position(d.percent_complete.round() as u64));
+    let result = client.wait_until_ready(video_id, kind, options).await;
+    bar.finish_and_clear();
+    result
+}
+
+/// Create if needed, wait, then stream the file to `path`.
+pub async fn fetch(
+    client: &Client,
+    video_id: &str,
+    kind: DownloadType,
+    path: &std::path::Path,
+    polls: (Duration, Duration),
+    out: &Output,
+) -> Result<(), Error> {
+    out.step(&format!("waiting for the {kind} download of {video_id}"));
+    let ready = wait(
+        client,
+        video_id,
+        kind,
+        Duration::from_secs(600),
+        true,
+        polls,
+        out,
+    )
+    .await?;
+    out.step(&format!("downloading to {}", path.display()));
+    let bar = out.bytes_bar();
+    let report = client
+        .fetch(&ready, path, |done, total| {
+            if let Some(total) = total {
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+        })
+        .await;
+    bar.finish_and_clear();
+    out.fetched(&report?);
+    Ok(())
+}

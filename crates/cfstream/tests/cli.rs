@@ -1,0 +1,486 @@
+//! `cfstream` as a user runs it, against stream-fake and wiremock on
+//! 127.0.0.1: every subcommand in human and JSON form, every exit code, and
+//! no secret in any output.
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use stream_fake::{FakeConfig, Fault, Progress, Route, StreamFake, VideoOptions};
+
+const VIDEO: &str = stream_fake::config::DEFAULT_VIDEO;
+const SECRET: &str = "s3cr3t-t0k3n-that-must-never-be-printed";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(o.stdout).unwrap(),
+            stderr: String::from_utf8(o.stderr).unwrap(),
+        }
+    }
+}
+
+/// `cfstream` with a clean environment (no CLOUDFLARE_* from the host).
+fn cfstream() -> Command {
+    let mut cmd = Command::cargo_bin("cfstream").unwrap();
+    cmd.env_clear();
+    cmd
+}
+
+async fn fake() -> StreamFake {
+    StreamFake::start(FakeConfig {
+        file_size: 256 * 1024,
+        progress: Progress::PerPoll { step: 100.0 },
+        api_token: SECRET.into(),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Run against `fake`, credentials from the environment.
+fn run(fake: &StreamFake, args: &[&str]) -> Run {
+    cfstream()
+        .env("CLOUDFLARE_API_TOKEN", SECRET)
+        .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+        .env("CLOUDFLARE_BASE_URL", fake.base_url())
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+fn json(run: &Run) -> Value {
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", run.stdout))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subcommand_in_human_form() {
+    let fake = fake().await;
+    let r = run(&fake, &["downloads", "create", VIDEO]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("default  inprogress"), "{}", r.stdout);
+    let r = run(&fake, &["downloads", "create", VIDEO, "--type", "audio"]);
+    assert!(r.stdout.contains("audio    inprogress"), "{}", r.stdout);
+    let r = run(&fake, &["downloads", "list", VIDEO]);
+    assert!(
+        r.stdout
+            .contains("default  ready      100.0%  http://127.0.0.1:"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&fake, &["downloads", "wait", VIDEO, "--type", "audio"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("the audio download of video"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("is ready: http://127.0.0.1:"),
+        "{}",
+        r.stdout
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let r: Run = cfstream()
+        .current_dir(dir.path())
+        .env("CLOUDFLARE_API_TOKEN", SECRET)
+        .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+        .env("CLOUDFLARE_BASE_URL", fake.base_url())
+        .args(["downloads", "fetch", VIDEO, "--type", "audio"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let saved = dir.path().join(format!("{VIDEO}.m4a"));
+    assert_eq!(std::fs::metadata(&saved).unwrap().len(), 256 * 1024);
+    assert!(
+        r.stdout
+            .starts_with(&format!("saved {VIDEO}.m4a (262144 bytes")),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("==> downloading to"), "{}", r.stderr);
+
+    let r = run(&fake, &["downloads", "delete", VIDEO, "--type", "audio"]);
+    assert_eq!(
+        r.stdout.trim(),
+        format!("deleted the audio download of video {VIDEO}")
+    );
+    let r = run(&fake, &["downloads", "delete", VIDEO]);
+    assert_eq!(
+        r.stdout.trim(),
+        format!("deleted the downloads of video {VIDEO}")
+    );
+    let r = run(&fake, &["downloads", "list", VIDEO]);
+    assert_eq!(r.stdout.trim(), format!("video {VIDEO} has no downloads"));
+    assert!(
+        fake.file_requests()
+            .iter()
+            .all(|f| f.credential_headers.is_empty())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subcommand_in_json_form() {
+    let fake = fake().await;
+    let created = json(&run(&fake, &["--json", "downloads", "create", VIDEO]));
+    assert_eq!(created["default"]["status"], "inprogress");
+    let created = json(&run(
+        &fake,
+        &["--json", "downloads", "create", VIDEO, "--type", "audio"],
+    ));
+    assert_eq!(created["audio"]["percentComplete"], 0.0);
+    let listed = json(&run(&fake, &["--json", "downloads", "list", VIDEO]));
+    assert_eq!(listed["default"]["status"], "ready");
+    assert_eq!(listed["audio"]["status"], "ready");
+    let ready = json(&run(&fake, &["--json", "downloads", "wait", VIDEO]));
+    assert_eq!(ready["status"], "ready");
+    assert!(ready["url"].as_str().unwrap().ends_with("default.mp4"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.mp4");
+    let fetched = json(&run(
+        &fake,
+        &[
+            "--json",
+            "downloads",
+            "fetch",
+            VIDEO,
+            "-o",
+            target.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(fetched["bytes"], 256 * 1024);
+    assert_eq!(fetched["path"], target.to_str().unwrap());
+    assert!(fetched["seconds"].as_f64().unwrap() >= 0.0);
+
+    assert_eq!(
+        json(&run(
+            &fake,
+            &["--json", "downloads", "delete", VIDEO, "--type", "default"]
+        )),
+        "ok"
+    );
+    assert_eq!(
+        json(&run(&fake, &["--json", "downloads", "delete", VIDEO])),
+        "ok"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_1_when_the_api_answers_with_an_error() {
+    let fake = fake().await;
+    let r = run(
+        &fake,
+        &["downloads", "list", "0123456789abcdef0123456789abcdef"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let first = r.stderr.lines().next().unwrap();
+    assert!(
+        first.starts_with("error: GET /client/v4/accounts/"),
+        "{first}"
+    );
+    assert!(first.contains("404 Not Found"), "{first}");
+    assert!(r.stderr.contains("  10003: Not Found"), "{}", r.stderr);
+
+    fake.inject(Route::List, Fault::SuccessFalse, None);
+    let r = run(&fake, &["downloads", "list", VIDEO]);
+    assert_eq!(r.code, 1, "success: false at 200 is an error: {}", r.stderr);
+    assert!(r.stderr.contains("HTTP 200 OK"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_2_for_usage_and_invalid_input_before_any_request() {
+    let fake = fake().await;
+    let long = "a".repeat(33);
+    for bad in ["a/b", "..", "%2e", long.as_str()] {
+        let r = run(&fake, &["downloads", "list", bad]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(
+            r.stderr.starts_with("error: invalid video id"),
+            "{}",
+            r.stderr
+        );
+    }
+    // Missing credentials.
+    let r: Run = cfstream()
+        .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+        .env("CLOUDFLARE_BASE_URL", fake.base_url())
+        .args(["downloads", "list", VIDEO])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("CLOUDFLARE_API_TOKEN"), "{}", r.stderr);
+    // Missing account id.
+    let r: Run = cfstream()
+        .env("CLOUDFLARE_API_TOKEN", SECRET)
+        .env("CLOUDFLARE_BASE_URL", fake.base_url())
+        .args(["downloads", "list", VIDEO])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("CLOUDFLARE_ACCOUNT_ID"), "{}", r.stderr);
+    // A key without its e-mail.
+    let r: Run = cfstream()
+        .args([
+            "--api-key",
+            SECRET,
+            "--account-id",
+            "a",
+            "downloads",
+            "list",
+            VIDEO,
+        ])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("e-mail"), "{}", r.stderr);
+    // Usage errors.
+    for args in [
+        &["downloads", "list"][..],
+        &["downloads", "create", VIDEO, "--type", "hls"],
+        &["downloads", "wait", VIDEO, "--timeout", "soon"],
+        &["nothing"],
+    ] {
+        let r: Run = cfstream().args(args).output().unwrap().into();
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(fake.api_request_count(), 0, "a request was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_3_for_network_timeout_and_unexpected_answers() {
+    let fake = fake().await;
+    fake.inject(Route::Any, Fault::ServerErrorHtml(502), None);
+    let r = run(&fake, &["--retries", "0", "downloads", "list", VIDEO]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("HTTP 502 Bad Gateway"), "{}", r.stderr);
+    fake.clear_faults();
+
+    fake.inject(
+        Route::Any,
+        Fault::Slow(std::time::Duration::from_secs(3)),
+        None,
+    );
+    let r = run(
+        &fake,
+        &[
+            "--retries",
+            "0",
+            "--timeout",
+            "300ms",
+            "downloads",
+            "list",
+            VIDEO,
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("timed out"), "{}", r.stderr);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r: Run = cfstream()
+        .env("CLOUDFLARE_API_TOKEN", SECRET)
+        .args(["--account-id", "acc", "--retries", "0"])
+        .args(["--base-url", &format!("http://127.0.0.1:{port}/client/v4")])
+        .args(["downloads", "list", VIDEO])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("connection failed"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_4_when_the_download_ends_in_error() {
+    let fake = fake().await;
+    let failing = "fa11fa11fa11fa11fa11fa11fa11fa11";
+    fake.add_video(
+        failing,
+        VideoOptions {
+            fails_at: Some(40.0),
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("x.mp4");
+    let r = run(
+        &fake,
+        &[
+            "downloads",
+            "fetch",
+            failing,
+            "-o",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("failed (status `error` at 40%)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!target.exists());
+    let r = run(&fake, &["downloads", "wait", failing]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_in_any_output_even_at_vv() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("x.mp4");
+    let target = target.to_str().unwrap();
+    let mut outputs = Vec::new();
+    // Secret from the environment.
+    for args in [
+        &["-vv", "downloads", "fetch", VIDEO, "-o", target][..],
+        &["-vvv", "--json", "downloads", "list", VIDEO],
+        &[
+            "-vv",
+            "downloads",
+            "list",
+            "0123456789abcdef0123456789abcdef",
+        ],
+    ] {
+        outputs.push(run(&fake, args));
+    }
+    // Secret by flag, including a failing call and a rejected one.
+    for token in [SECRET, "wrong-but-still-secret-value"] {
+        outputs.push(
+            cfstream()
+                .args([
+                    "-vv",
+                    "--api-token",
+                    token,
+                    "--account-id",
+                    &fake.config().account_id,
+                ])
+                .args(["--base-url", &fake.base_url(), "downloads", "list", VIDEO])
+                .output()
+                .unwrap()
+                .into(),
+        );
+    }
+    // A key by flag, refused by the fake.
+    outputs.push(
+        cfstream()
+            .args(["-vv", "--api-email", "a@b.c", "--api-key", SECRET])
+            .args([
+                "--account-id",
+                &fake.config().account_id,
+                "--base-url",
+                &fake.base_url(),
+            ])
+            .args(["downloads", "list", VIDEO])
+            .output()
+            .unwrap()
+            .into(),
+    );
+    assert!(
+        outputs[0].stderr.contains("cloudflare api request"),
+        "-vv logs requests"
+    );
+    for (i, r) in outputs.iter().enumerate() {
+        for secret in [SECRET, "wrong-but-still-secret-value"] {
+            assert!(
+                !r.stdout.contains(secret) && !r.stderr.contains(secret),
+                "output {i} shows a secret:\n{}\n{}",
+                r.stdout,
+                r.stderr
+            );
+        }
+    }
+    assert_eq!(outputs[3].code, 0);
+    assert_eq!(outputs[4].code, 1, "a wrong token is an API error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flag_beats_the_environment() {
+    let fake = fake().await;
+    // A wrong token in the environment, the right one by flag.
+    let r: Run = cfstream()
+        .env("CLOUDFLARE_API_TOKEN", "wrong")
+        .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+        .env("CLOUDFLARE_BASE_URL", fake.base_url())
+        .args(["--user-service-key", &fake.config().user_service_key])
+        .args(["downloads", "list", VIDEO])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn help_explains_the_environment() {
+    for args in [
+        &["--help"][..],
+        &["downloads", "--help"],
+        &["downloads", "fetch", "--help"],
+    ] {
+        let r: Run = cfstream().args(args).output().unwrap().into();
+        assert_eq!(r.code, 0);
+        assert!(
+            r.stdout.contains("CLOUDFLARE_API_TOKEN"),
+            "{args:?}: {}",
+            r.stdout
+        );
+    }
+    let r: Run = cfstream().arg("--help").output().unwrap().into();
+    for var in [
+        "CLOUDFLARE_ACCOUNT_ID",
+        "CLOUDFLARE_EMAIL",
+        "CLOUDFLARE_API_KEY",
+        "CLOUDFLARE_API_USER_SERVICE_KEY",
+        "CLOUDFLARE_BASE_URL",
+    ] {
+        assert!(r.stdout.contains(var), "{var}");
+    }
+    // Secret values from the environment are never echoed by --help.
+    let r: Run = cfstream()
+        .env("CLOUDFLARE_API_TOKEN", SECRET)
+        .arg("--help")
+        .output()
+        .unwrap()
+        .into();
+    assert!(!r.stdout.contains(SECRET));
+}
+
+#[test]
+fn demo_runs_without_credentials_or_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("demo.mp4");
+    let r: Run = cfstream()
+        .args(["demo", "--size", "2MiB", "-o", target.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::metadata(&target).unwrap().len(), 2 * 1024 * 1024);
+    for step in [
+        "started a fake Stream API",
+        "creating the default",
+        "waiting for",
+        "downloading to",
+        "received no credentials",
+    ] {
+        assert!(r.stderr.contains(step), "{step}: {}", r.stderr);
+    }
+    assert!(r.stdout.starts_with("saved "), "{}", r.stdout);
+}
