@@ -14,6 +14,7 @@ pub mod files;
 pub mod generate;
 pub mod patches;
 pub mod spec;
+pub mod sync;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

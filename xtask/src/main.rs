@@ -8,6 +8,7 @@ use xtask::files::Outcome;
 
 const USAGE: &str = "\
 usage: cargo xtask codegen [--check] [--spec FILE] [--patches DIR] [--out FILE] [--skip-validation]
+       cargo xtask spec sync --from FILE [--date YYYY-MM-DD] [--check] [--json] [--openapi-dir DIR]
 
   codegen      regenerate crates/cloudflare-stream-downloads/src/generated.rs
                from openapi/stream-downloads.openapi.json + openapi/patches/
@@ -18,6 +19,16 @@ usage: cargo xtask codegen [--check] [--spec FILE] [--patches DIR] [--out FILE] 
                hand the document to progenitor unchecked, to diagnose the
                generator (its errors and panics are still reported cleanly)
 
+  spec sync    cut the downloads fragment (rule: openapi/sync.json) out of
+               Cloudflare's full OpenAPI document FILE (JSON or YAML, local),
+               write openapi/stream-downloads.openapi.json and
+               openapi/provenance.json, and report what changed
+  --from       the full document
+  --date       recorded in openapi/provenance.json
+  --check      report only; write nothing; exit 1 when the fragment would change
+  --json       print the report as JSON
+  --openapi-dir  another directory than openapi/ (for tests)
+
 exit status: 0 done or up to date, 1 stale (--check), 2 error";
 
 /// How many lines of a stale diff to print before cutting it short.
@@ -27,6 +38,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("codegen") => codegen_task(&args[1..]),
+        Some("spec") if args.get(1).map(String::as_str) == Some("sync") => sync_task(&args[2..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -36,6 +48,93 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn sync_task(args: &[String]) -> ExitCode {
+    let mut dir = xtask::workspace_root().join("openapi");
+    let mut from = None;
+    let mut date = None;
+    let (mut check, mut json) = (false, false);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--check" => check = true,
+            "--json" => json = true,
+            "--from" | "--date" | "--openapi-dir" => {
+                let Some(value) = it.next() else {
+                    eprintln!("error: `{arg}` needs a value\n\n{USAGE}");
+                    return ExitCode::from(2);
+                };
+                match arg.as_str() {
+                    "--from" => from = Some(PathBuf::from(value)),
+                    "--date" => date = Some(value.clone()),
+                    _ => dir = PathBuf::from(value),
+                }
+            }
+            other => {
+                eprintln!("error: unknown argument `{other}`\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(from) = from else {
+        eprintln!(
+            "error: `spec sync` needs --from FILE (a local copy of Cloudflare's openapi.json)\n\n{USAGE}"
+        );
+        return ExitCode::from(2);
+    };
+    let paths = xtask::sync::SyncPaths::in_dir(&dir);
+    let options = xtask::sync::SyncOptions {
+        from: from.clone(),
+        date,
+        check,
+    };
+    let outcome = match xtask::sync::run(&paths, &options) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("{} is unchanged.", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    let root = xtask::workspace_root();
+    let fragment = xtask::display_path(&root, &paths.fragment);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "fragment": fragment,
+                "changed": outcome.changed,
+                "written": outcome.written,
+                "operations": outcome.operations,
+                "components": outcome.components,
+                "report": outcome.report,
+            })
+        );
+    } else {
+        print!("{}", outcome.report.render());
+        let what = format!(
+            "{} ({} operations, {} components)",
+            fragment.display(),
+            outcome.operations,
+            outcome.components
+        );
+        if outcome.written {
+            println!("synced {what} from {}", from.display());
+        } else if !outcome.changed {
+            println!("up to date: {what}");
+        }
+    }
+    if check && outcome.changed {
+        eprintln!(
+            "error: {} would change; run `cargo xtask spec sync --from {}` to write it, \
+             then `cargo xtask codegen`.",
+            fragment.display(),
+            from.display()
+        );
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
 
 fn codegen_task(args: &[String]) -> ExitCode {
