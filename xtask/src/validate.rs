@@ -207,6 +207,20 @@ fn check_request_body(file: &Path, doc: &Value, op: &Value, op_ptr: &str) -> Res
         return Ok(());
     };
     let body = resolve(doc, body);
+    if let Some(content) = body.get("content").and_then(Value::as_object) {
+        for (media, media_obj) in content {
+            if media_obj.get("schema").is_none() {
+                return Err(Error::spec(
+                    file,
+                    format!("{op_ptr}/requestBody/content/{}", esc(media)),
+                    format!(
+                        "request media type `{media}` has no schema (Cloudflare's 2024 documents \
+                         have such bodies; give it a schema or remove the body in a patch)"
+                    ),
+                ));
+            }
+        }
+    }
     if let Some(content) = body.get("content").and_then(Value::as_object)
         && content.len() > 1
     {
