@@ -1,6 +1,8 @@
 //! `Downloads`: the `result` of list and create, in either of its shapes.
 
-use serde::de::Error as _;
+use std::fmt;
+
+use serde::de::{self, Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -91,23 +93,50 @@ impl Downloads {
 
 impl<'de> Deserialize<'de> for Downloads {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct ByType {
-            default: Option<Download>,
-            audio: Option<Download>,
-        }
+        deserializer.deserialize_map(DownloadsVisitor)
+    }
+}
 
-        let map = Map::<String, Value>::deserialize(deserializer)?;
-        if map.contains_key("status") || map.contains_key("percentComplete") {
-            let single: Download = serde_json::from_value(Value::Object(map))
-                .map_err(|e| D::Error::custom(format!("invalid single-download result: {e}")))?;
-            return Ok(Self::none().with(DownloadType::Default, single));
+/// Decodes the map shape directly into typed downloads (no intermediate
+/// `Value`); the keys of a single `Download` are kept aside and decoded as
+/// one at the end.
+struct DownloadsVisitor;
+
+impl<'de> Visitor<'de> for DownloadsVisitor {
+    type Value = Downloads;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of downloads by type, or a single download")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Downloads, A::Error> {
+        let mut by_type = Downloads::none();
+        let mut single = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "status" | "percentComplete" | "url" => {
+                    single.insert(key, map.next_value::<Value>()?);
+                }
+                "default" | "audio" => {
+                    let kind = if key == "default" {
+                        DownloadType::Default
+                    } else {
+                        DownloadType::Audio
+                    };
+                    *by_type.slot(kind) = map.next_value::<Option<Download>>().map_err(|e| {
+                        A::Error::custom(format!("invalid downloads map: {key}: {e}"))
+                    })?;
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
         }
-        let by_type: ByType = serde_json::from_value(Value::Object(map))
-            .map_err(|e| D::Error::custom(format!("invalid downloads map: {e}")))?;
-        Ok(Self {
-            default: by_type.default,
-            audio: by_type.audio,
-        })
+        if single.contains_key("status") || single.contains_key("percentComplete") {
+            let download = Download::deserialize(Value::Object(single))
+                .map_err(|e| A::Error::custom(format!("invalid single-download result: {e}")))?;
+            return Ok(Downloads::none().with(DownloadType::Default, download));
+        }
+        Ok(by_type)
     }
 }

@@ -1,0 +1,374 @@
+//! `perf`: the workspace's benchmarks. Each one runs its baseline in the
+//! same process (or the same run, for whole-process figures) and reports a
+//! ratio, never an absolute claim. Results and method: docs/performance.md.
+//!
+//! `cargo run --release -p perf -- all` (or one of the subcommands).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use cloudflare_stream_downloads::types::{DownloadType, DownloadsResponse};
+use cloudflare_stream_downloads::{Client, RetryPolicy, WaitOptions};
+use stream_fake::{FakeConfig, Progress, StreamFake};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks against baselines measured in the same run")]
+struct Args {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Envelope decoding: generated types vs serde_json::Value.
+    Decode,
+    /// Per-call overhead of list/create vs raw reqwest + serde_json.
+    Overhead,
+    /// Requests made by wait_until_ready vs polling at a fixed interval.
+    Wait,
+    /// Fetch 64 MiB..1 GiB from stream-fake vs curl: throughput and peak RSS.
+    Fetch {
+        /// Largest file, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        max_mib: u64,
+    },
+    /// Warm codegen and slicing the 4.1 MB document vs parsing it.
+    Codegen,
+    /// Everything above.
+    All,
+    /// (internal) fetch one URL with the client, for whole-process figures.
+    #[command(hide = true)]
+    FetchChild { url: String, path: PathBuf },
+}
+
+fn main() {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    match args.bench {
+        Bench::Decode => decode(),
+        Bench::Overhead => rt.block_on(overhead()),
+        Bench::Wait => rt.block_on(wait()),
+        Bench::Fetch { max_mib } => rt.block_on(fetch(max_mib)),
+        Bench::Codegen => codegen(),
+        Bench::All => {
+            decode();
+            rt.block_on(overhead());
+            rt.block_on(wait());
+            rt.block_on(fetch(1024));
+            codegen();
+        }
+        Bench::FetchChild { url, path } => rt.block_on(fetch_child(&url, &path)),
+    }
+}
+
+/// Median of `runs` timings of `f`, after one warm-up.
+fn median(runs: usize, mut f: impl FnMut()) -> Duration {
+    f();
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn fixture(name: &str) -> String {
+    let path = xtask::workspace_root().join("tests/fixtures").join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn decode() {
+    println!("## decode: envelope decoding throughput");
+    for name in [
+        "docs-list-audio-and-default.json",
+        "reference-create-single.json",
+    ] {
+        let body = fixture(name);
+        let n = 20_000;
+        let typed = median(7, || {
+            for _ in 0..n {
+                let v: DownloadsResponse = serde_json::from_str(&body).unwrap();
+                std::hint::black_box(v);
+            }
+        });
+        let value = median(7, || {
+            for _ in 0..n {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                std::hint::black_box(v);
+            }
+        });
+        let mbps = |d: Duration| (body.len() * n) as f64 / d.as_secs_f64() / 1e6;
+        println!(
+            "{name} ({} B): generated types {:.0} MB/s, serde_json::Value {:.0} MB/s, ratio {:.2}",
+            body.len(),
+            mbps(typed),
+            mbps(value),
+            mbps(typed) / mbps(value)
+        );
+    }
+}
+
+async fn start_fake(config: FakeConfig) -> StreamFake {
+    StreamFake::start(config).await.unwrap()
+}
+
+fn client_for(fake: &StreamFake) -> Client {
+    Client::builder()
+        .base_url(fake.base_url())
+        .account_id(&fake.config().account_id)
+        .api_token(&fake.config().api_token)
+        .build()
+        .unwrap()
+}
+
+async fn overhead() {
+    println!(
+        "## overhead: per call, client vs raw reqwest + serde_json (same server, same connection reuse)"
+    );
+    let fake = start_fake(FakeConfig::default()).await;
+    let client = client_for(&fake);
+    let video = stream_fake::config::DEFAULT_VIDEO;
+    client.create_downloads(video).await.unwrap();
+    let raw = reqwest::Client::new();
+    let url = format!(
+        "{}/accounts/{}/stream/{video}/downloads",
+        fake.base_url(),
+        fake.config().account_id
+    );
+    let token = fake.config().api_token.clone();
+    let calls = 2_000;
+    for (name, method) in [
+        ("list", reqwest::Method::GET),
+        ("create", reqwest::Method::POST),
+    ] {
+        let mut ours = Vec::new();
+        let mut base = Vec::new();
+        // Interleaved rounds so drift hits both sides alike.
+        for _ in 0..5 {
+            let t = Instant::now();
+            for _ in 0..calls {
+                let d = if method == reqwest::Method::GET {
+                    client.list_downloads(video).await.unwrap()
+                } else {
+                    client.create_downloads(video).await.unwrap()
+                };
+                std::hint::black_box(d);
+            }
+            ours.push(t.elapsed() / calls);
+            let t = Instant::now();
+            for _ in 0..calls {
+                let body = raw
+                    .request(method.clone(), &url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(v["success"], true);
+                std::hint::black_box(v);
+            }
+            base.push(t.elapsed() / calls);
+        }
+        ours.sort();
+        base.sort();
+        let (o, b) = (ours[2], base[2]);
+        println!(
+            "{name}: client {:.1} µs/call, raw reqwest {:.1} µs/call, ratio {:.3} (target <= 1.10)",
+            o.as_secs_f64() * 1e6,
+            b.as_secs_f64() * 1e6,
+            o.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+}
+
+async fn wait() {
+    println!(
+        "## wait: requests made until ready (time scaled 1:100: first poll 10 ms, cap 100 ms)"
+    );
+    println!("ready after | wait_until_ready requests | fixed 10 ms polling would make");
+    for ms in [50u64, 200, 1_000, 3_000] {
+        let fake = start_fake(FakeConfig {
+            progress: Progress::OverTime {
+                duration: Duration::from_millis(ms),
+            },
+            ..FakeConfig::default()
+        })
+        .await;
+        let client = client_for(&fake);
+        let video = stream_fake::config::DEFAULT_VIDEO;
+        client
+            .create_download(video, DownloadType::Default)
+            .await
+            .unwrap();
+        let before = fake.api_request_count();
+        let t = Instant::now();
+        client
+            .wait_until_ready(
+                video,
+                DownloadType::Default,
+                WaitOptions::default()
+                    .intervals(Duration::from_millis(10), Duration::from_millis(100)),
+            )
+            .await
+            .unwrap();
+        let took = t.elapsed();
+        let requests = fake.api_request_count() - before;
+        println!(
+            "{ms:>6} ms   | {requests:>3} (ready seen after {} ms) | {}",
+            took.as_millis(),
+            ms / 10 + 1
+        );
+    }
+}
+
+/// Run `cmd` under GNU time; returns (wall seconds, peak RSS KiB).
+fn measure(cmd: &mut Command) -> (f64, u64) {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "PERF %e %M"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .output()
+        .expect("/usr/bin/time (GNU time) is needed for whole-process figures");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().rfind(|l| l.starts_with("PERF ")).unwrap();
+    let mut parts = line.split_whitespace().skip(1);
+    let secs: f64 = parts.next().unwrap().parse().unwrap();
+    let kib: u64 = parts.next().unwrap().parse().unwrap();
+    (secs, kib)
+}
+
+async fn fetch(max_mib: u64) {
+    println!(
+        "## fetch: stream-fake file -> disk, client vs `curl -o` (best of 3 each, alternating)"
+    );
+    println!(
+        "size | client MB/s | curl MB/s | ratio (target >= 0.9) | client peak RSS | curl peak RSS"
+    );
+    let me = std::env::current_exe().unwrap();
+    let dir = std::env::temp_dir().join(format!("perf-fetch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for mib in [64u64, 256, 1024].into_iter().filter(|m| *m <= max_mib) {
+        let size = mib * 1024 * 1024;
+        let fake = start_fake(FakeConfig {
+            file_size: size,
+            progress: Progress::PerPoll { step: 100.0 },
+            ..FakeConfig::default()
+        })
+        .await;
+        let client = client_for(&fake);
+        let video = stream_fake::config::DEFAULT_VIDEO;
+        client.create_downloads(video).await.unwrap();
+        let url = client
+            .list_downloads(video)
+            .await
+            .unwrap()
+            .default()
+            .unwrap()
+            .url
+            .clone()
+            .unwrap();
+        let target = dir.join("file");
+        let (mut ours, mut curl) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let _ = std::fs::remove_file(&target);
+            ours.push(measure(
+                Command::new(&me).arg("fetch-child").arg(&url).arg(&target),
+            ));
+            assert_eq!(std::fs::metadata(&target).unwrap().len(), size);
+            let _ = std::fs::remove_file(&target);
+            curl.push(measure(
+                Command::new("curl")
+                    .args(["-s", "-o"])
+                    .arg(&target)
+                    .arg(&url),
+            ));
+            assert_eq!(std::fs::metadata(&target).unwrap().len(), size);
+        }
+        let best = |v: &[(f64, u64)]| v.iter().map(|(s, _)| *s).fold(f64::MAX, f64::min);
+        let peak = |v: &[(f64, u64)]| v.iter().map(|(_, k)| *k).max().unwrap();
+        let mbps = |s: f64| size as f64 / s / 1e6;
+        println!(
+            "{mib} MiB | {:.0} | {:.0} | {:.2} | {:.1} MiB | {:.1} MiB",
+            mbps(best(&ours)),
+            mbps(best(&curl)),
+            best(&curl) / best(&ours),
+            peak(&ours) as f64 / 1024.0,
+            peak(&curl) as f64 / 1024.0
+        );
+        let _ = std::fs::remove_file(&target);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn fetch_child(url: &str, path: &Path) {
+    let client = Client::builder()
+        .api_token("unused-by-the-download-host")
+        .retry_policy(RetryPolicy::default())
+        .build()
+        .unwrap();
+    client.fetch_url(url, path, |_, _| {}).await.unwrap();
+}
+
+fn codegen() {
+    println!("## codegen: warm generation and slicing (in process)");
+    let paths = xtask::codegen::Paths::workspace();
+    let text = std::fs::read_to_string(&paths.spec).unwrap();
+    let parse = median(50, || {
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        std::hint::black_box(v);
+    });
+    let render = median(21, || {
+        std::hint::black_box(xtask::codegen::render(&paths).unwrap());
+    });
+    println!(
+        "codegen (load, patch, validate, progenitor, prettyplease): {:.1} ms; parsing the spec alone {:.2} ms",
+        render.as_secs_f64() * 1e3,
+        parse.as_secs_f64() * 1e3
+    );
+
+    let gz = xtask::workspace_root().join("xtask/tests/data/cloudflare-openapi-2024-08-06.json.gz");
+    let mut doc = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(gz).unwrap())
+        .read_to_end(&mut doc)
+        .unwrap();
+    let selection = xtask::sync::Selection {
+        reason: String::new(),
+        path_prefixes: vec!["/accounts/{account_id}/stream/{identifier}/downloads".into()],
+    };
+    let file = Path::new("openapi.json");
+    let parse_only = median(9, || {
+        let v: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        std::hint::black_box(v);
+    });
+    let slice = median(9, || {
+        let v = xtask::spec::parse(file, &doc).unwrap();
+        let fragment = xtask::sync::slice(file, &v, &selection).unwrap();
+        std::hint::black_box(xtask::sync::to_text(&fragment));
+    });
+    println!(
+        "slicing the {:.1} MB 2024 document (parse + slice + serialise): {:.0} ms; parsing alone {:.0} ms (ratio {:.2})",
+        doc.len() as f64 / 1e6,
+        slice.as_secs_f64() * 1e3,
+        parse_only.as_secs_f64() * 1e3,
+        slice.as_secs_f64() / parse_only.as_secs_f64()
+    );
+}
