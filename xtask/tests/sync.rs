@@ -105,8 +105,17 @@ fn slicing_the_2024_document() {
 
     // A valid OpenAPI 3.0 document with exactly the three untyped operations.
     let fragment = xtask::spec::load(&paths.fragment).unwrap();
-    xtask::validate::validate(&paths.fragment, &fragment).unwrap();
+    xtask::validate::check_structure(&paths.fragment, &fragment).unwrap();
     xtask::spec::to_openapi(&paths.fragment, &fragment).unwrap();
+    // Valid OpenAPI, but not generatable as it is: its POST has a request
+    // body without schema, which codegen refuses with the pointer.
+    let refused = xtask::validate::validate(&paths.fragment, &fragment).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("/post/requestBody/content/application~1json"),
+        "{refused}"
+    );
     let paths_obj = fragment["paths"].as_object().unwrap();
     assert_eq!(
         paths_obj.keys().collect::<Vec<_>>(),

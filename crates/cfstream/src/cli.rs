@@ -91,6 +91,10 @@ pub enum Command {
     #[command(subcommand, after_help = ENVIRONMENT)]
     Downloads(DownloadsCommand),
     /// Show create -> wait -> fetch against a built-in fake API (no account, no network).
+    #[command(
+        after_help = "The demo starts stream-fake on 127.0.0.1 inside this process and uses its \
+own credentials: CLOUDFLARE_* variables and credential flags are not used (only --retries is)."
+    )]
     Demo {
         /// Size of the demo file.
         #[arg(long, default_value = "64MiB")]

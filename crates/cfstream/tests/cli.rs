@@ -429,9 +429,15 @@ async fn a_flag_beats_the_environment() {
 
 #[test]
 fn help_explains_the_environment() {
+    let r: Run = cfstream().args(["demo", "--help"]).output().unwrap().into();
+    assert!(r.stdout.contains("CLOUDFLARE_* variables"), "{}", r.stdout);
     for args in [
         &["--help"][..],
         &["downloads", "--help"],
+        &["downloads", "create", "--help"],
+        &["downloads", "list", "--help"],
+        &["downloads", "delete", "--help"],
+        &["downloads", "wait", "--help"],
         &["downloads", "fetch", "--help"],
     ] {
         let r: Run = cfstream().args(args).output().unwrap().into();
