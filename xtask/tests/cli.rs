@@ -244,17 +244,21 @@ fn duplicate_operation_id_is_refused() {
     );
 }
 
+/// The list operation gets a `default` response (the failure envelope)
+/// beside its typed 200: progenitor cannot type both.
+fn add_default_response(doc: &mut Value) {
+    let responses = pointer_mut(doc, &format!("{LIST}/responses"));
+    let failure = responses["4XX"].clone();
+    responses
+        .as_object_mut()
+        .unwrap()
+        .insert("default".into(), failure);
+}
+
 #[test]
 fn default_response_beside_200_is_refused() {
     let s = Scratch::patched();
-    s.edit(|doc| {
-        let responses = pointer_mut(doc, &format!("{LIST}/responses"));
-        let failure = responses["4XX"].clone();
-        responses
-            .as_object_mut()
-            .unwrap()
-            .insert("default".into(), failure);
-    });
+    s.edit(add_default_response);
     let err = s.expect_failure();
     assert!(
         err.contains(&format!("spec.json{LIST_PTR}/responses/default")),
@@ -271,14 +275,7 @@ fn progenitor_panic_is_caught_and_blamed_on_the_operation() {
     // The same shape as above, with validation skipped: progenitor panics on
     // it, and the user still gets one line naming the operation.
     let s = Scratch::patched();
-    s.edit(|doc| {
-        let responses = pointer_mut(doc, &format!("{LIST}/responses"));
-        let failure = responses["4XX"].clone();
-        responses
-            .as_object_mut()
-            .unwrap()
-            .insert("default".into(), failure);
-    });
+    s.edit(add_default_response);
     let before = std::fs::read(s.output()).unwrap();
     let out = s.run(&["--skip-validation"]);
     let err = String::from_utf8(out.stderr).unwrap();
