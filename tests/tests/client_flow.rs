@@ -327,6 +327,25 @@ async fn a_cut_connection_is_resumed_within_the_retries() {
 }
 
 #[tokio::test]
+async fn a_connection_cut_every_time_reports_every_attempt() {
+    let size = 256 * 1024;
+    let (fake, _) = fake(size).await;
+    let client = fake_client(&fake, 2);
+    let download = ready(&client, DownloadType::Default).await;
+    fake.inject(Route::File, Fault::CutMidBody, None);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("v.mp4");
+    let err = client
+        .fetch(&download, &target, |_, _| {})
+        .await
+        .unwrap_err();
+    // A cut body is a transport error from hyper; the count covers every try.
+    assert!(matches!(err, Error::Connection { attempts: 3, .. }), "{err:?}");
+    assert_eq!(fake.file_requests().len(), 3, "1 attempt + 2 resumptions");
+    assert!(!target.exists());
+}
+
+#[tokio::test]
 async fn a_server_ignoring_range_restarts_the_file() {
     let size = 200_000;
     let (fake, client) = fake(size).await;

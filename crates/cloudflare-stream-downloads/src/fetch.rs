@@ -111,8 +111,16 @@ impl Client {
                         elapsed: started.elapsed(),
                     });
                 }
-                Err(AttemptError { error, retryable }) => {
+                Err(AttemptError {
+                    mut error,
+                    retryable,
+                }) => {
                     if !retryable || retries_done >= self.retry.max_retries {
+                        if let Error::Timeout { attempts, .. }
+                        | Error::Connection { attempts, .. } = &mut error
+                        {
+                            *attempts = retries_done + 1;
+                        }
                         return Err(error);
                     }
                     let wait = self.retry.backoff_with_jitter(retries_done);
