@@ -340,7 +340,10 @@ async fn a_connection_cut_every_time_reports_every_attempt() {
         .await
         .unwrap_err();
     // A cut body is a transport error from hyper; the count covers every try.
-    assert!(matches!(err, Error::Connection { attempts: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::Connection { attempts: 3, .. }),
+        "{err:?}"
+    );
     assert_eq!(fake.file_requests().len(), 3, "1 attempt + 2 resumptions");
     assert!(!target.exists());
 }
