@@ -365,33 +365,24 @@ pub fn slice(file: &Path, source: &Value, selection: &Selection) -> Result<Value
                     format!("external reference `{target}` cannot be sliced"),
                 ));
             };
-            let Some(found) = source.pointer(pointer) else {
+            if source.pointer(pointer).is_none() {
                 return Err(Error::spec(
                     file,
                     format!("{ref_at}/$ref"),
                     format!("dangling reference upstream: `{target}` does not exist"),
                 ));
+            }
+            let Some(component) = component_of(pointer) else {
+                return Err(Error::spec(
+                    file,
+                    format!("{ref_at}/$ref"),
+                    format!("reference `{target}` points outside `components`"),
+                ));
             };
-            let component = component_of(pointer);
-            match component {
-                Some(component) => {
-                    if wanted.insert(component.clone())
-                        && let Some(whole) = source.pointer(&component)
-                    {
-                        queue.push((component, whole));
-                    }
-                }
-                None if pointer.starts_with("/paths/") => {
-                    // A reference into a path item: keep it only if selected.
-                    let _ = found;
-                }
-                None => {
-                    return Err(Error::spec(
-                        file,
-                        format!("{ref_at}/$ref"),
-                        format!("reference `{target}` points outside `components`"),
-                    ));
-                }
+            if wanted.insert(component.clone())
+                && let Some(whole) = source.pointer(&component)
+            {
+                queue.push((component, whole));
             }
         }
     }

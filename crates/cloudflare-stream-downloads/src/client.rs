@@ -536,11 +536,7 @@ async fn convert_error(
         }
         P::UnexpectedResponse(response) => {
             let status = response.status();
-            let content_type = response
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let content_type = crate::fetch::content_type(&response);
             let bytes = response.bytes().await.unwrap_or_default();
             // A 5xx may still carry a failure envelope.
             if let Ok(failure) = serde_json::from_slice::<FailureResponse>(&bytes)

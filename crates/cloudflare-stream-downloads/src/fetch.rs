@@ -93,7 +93,7 @@ impl Client {
         let mut retries_done = 0;
         loop {
             match self
-                .fetch_attempt(&url, &request, &part, &mut progress)
+                .fetch_attempt(&url, &request, &part, retries_done + 1, &mut progress)
                 .await
             {
                 Ok(bytes) => {
@@ -132,12 +132,14 @@ impl Client {
         }
     }
 
-    /// One GET, resuming from what `<path>.part` holds. Returns the final size.
+    /// One GET (the `attempt`-th, from 1), resuming from what `<path>.part`
+    /// holds. Returns the final size.
     async fn fetch_attempt(
         &self,
         url: &reqwest::Url,
         request: &RequestSummary,
         part: &Path,
+        attempt: u32,
         progress: FetchProgress<'_>,
     ) -> Result<u64, AttemptError> {
         let have = file_len(part).await;
@@ -150,12 +152,12 @@ impl Client {
             error: if e.is_timeout() {
                 Error::Timeout {
                     request: request.clone(),
-                    attempts: 1,
+                    attempts: attempt,
                 }
             } else {
                 Error::Connection {
                     request: request.clone(),
-                    attempts: 1,
+                    attempts: attempt,
                     source: e.without_url(),
                 }
             },
@@ -265,7 +267,8 @@ fn unexpected(request: &RequestSummary, response: &reqwest::Response, why: &str)
     }
 }
 
-fn content_type(response: &reqwest::Response) -> Option<String> {
+/// The answer's `Content-Type`, if readable.
+pub(crate) fn content_type(response: &reqwest::Response) -> Option<String> {
     response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)

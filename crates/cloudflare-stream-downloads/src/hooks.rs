@@ -128,7 +128,7 @@ impl ClientHooks<Inner> for Client {
                         r.retry_after = retry_after;
                         r.timed_out = false;
                     });
-                    policy.decide(status, response.headers(), retries_done, SystemTime::now())
+                    policy.decide_parsed(status, response.headers(), retry_after, retries_done)
                 }
                 Err(e) => {
                     let transient = e.is_timeout() || e.is_connect() || e.is_request();

@@ -81,6 +81,18 @@ impl RetryPolicy {
         retries_done: u32,
         now: SystemTime,
     ) -> Decision {
+        self.decide_parsed(status, headers, retry_after(headers, now), retries_done)
+    }
+
+    /// [`decide`](Self::decide) with the server's wait already parsed from
+    /// `headers` (the `exec` hook also records it, and parses it once).
+    pub(crate) fn decide_parsed(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        server_wait: Option<Duration>,
+        retries_done: u32,
+    ) -> Decision {
         let wanted = match should_retry_header(headers) {
             Some(explicit) => explicit,
             None => is_retryable_status(status),
@@ -88,7 +100,6 @@ impl RetryPolicy {
         if !wanted {
             return Decision::Stop;
         }
-        let server_wait = retry_after(headers, now);
         if let Some(wait) = server_wait
             && wait > self.max_retry_after
         {
