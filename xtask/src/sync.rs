@@ -24,18 +24,105 @@ use crate::{Error, escape_pointer_segment as esc};
 pub struct Selection {
     /// Why these operations.
     pub reason: String,
-    /// A path is kept when it equals a prefix or continues it with `/`.
+    /// A path is kept, with every operation on it, when it equals a prefix
+    /// or continues it with `/`.
+    #[serde(default)]
     pub path_prefixes: Vec<String>,
+    /// Single operations: exactly this path, only these methods (the other
+    /// methods of the same path are left out).
+    #[serde(default)]
+    pub operations: Vec<OperationRule>,
+}
+
+/// One path and the methods of it that are kept.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationRule {
+    /// The exact path, e.g. `/accounts/{account_id}/stream`.
+    pub path: String,
+    /// Lower-case HTTP methods, e.g. `["get"]`.
+    pub methods: Vec<String>,
 }
 
 impl Selection {
-    fn selects(&self, path: &str) -> bool {
+    fn selects_whole(&self, path: &str) -> bool {
         self.path_prefixes.iter().any(|p| {
             path == p
                 || path
                     .strip_prefix(p.as_str())
                     .is_some_and(|r| r.starts_with('/'))
         })
+    }
+
+    /// What of `item` (the path item at `path`) is kept: all of it, only
+    /// some methods (plus the path item's shared fields such as
+    /// `parameters`), or nothing.
+    fn select(&self, path: &str, item: &Value) -> Option<Value> {
+        if self.selects_whole(path) {
+            return Some(item.clone());
+        }
+        let methods: BTreeSet<&str> = self
+            .operations
+            .iter()
+            .filter(|rule| rule.path == path)
+            .flat_map(|rule| rule.methods.iter().map(String::as_str))
+            .collect();
+        if methods.is_empty() {
+            return None;
+        }
+        let kept: Map<String, Value> = item
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(key, _)| !METHODS.contains(&key.as_str()) || methods.contains(key.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Some(Value::Object(kept))
+    }
+
+    /// What the rule asks for, for messages.
+    fn describe(&self) -> String {
+        let mut parts: Vec<String> = self.path_prefixes.clone();
+        for rule in &self.operations {
+            for method in &rule.methods {
+                parts.push(format!("{} {}", method.to_uppercase(), rule.path));
+            }
+        }
+        parts.join(", ")
+    }
+
+    /// Every operation rule names a real method: a rule that selects
+    /// nothing is a mistake, not a wish.
+    fn check(&self, file: &Path) -> Result<(), Error> {
+        if self.path_prefixes.is_empty() && self.operations.is_empty() {
+            return Err(Error::spec(
+                file,
+                "",
+                "the selection selects nothing: give `path_prefixes` or `operations`",
+            ));
+        }
+        for (i, rule) in self.operations.iter().enumerate() {
+            if rule.methods.is_empty() {
+                return Err(Error::spec(
+                    file,
+                    format!("/operations/{i}/methods"),
+                    "an operation rule needs at least one method",
+                ));
+            }
+            for (j, method) in rule.methods.iter().enumerate() {
+                if !METHODS.contains(&method.as_str()) {
+                    return Err(Error::spec(
+                        file,
+                        format!("/operations/{i}/methods/{j}"),
+                        format!(
+                            "`{method}` is not a lower-case HTTP method ({})",
+                            METHODS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -265,13 +352,18 @@ pub fn run(paths: &SyncPaths, options: &SyncOptions) -> Result<Outcome, Error> {
 
 fn load_selection(file: &Path) -> Result<Selection, Error> {
     let value = crate::spec::load(file)?;
-    serde_json::from_value(value).map_err(|e| {
-        Error::spec(
-            file,
-            "",
-            format!("not a selection rule ({{\"reason\", \"path_prefixes\": [...]}}): {e}"),
-        )
-    })
+    serde_json::from_value(value)
+        .map_err(|e| {
+            Error::spec(
+                file,
+                "",
+                format!(
+                    "not a selection rule ({{\"reason\", \"path_prefixes\": [...], \
+                 \"operations\": [{{\"path\", \"methods\"}}]}}): {e}"
+                ),
+            )
+        })
+        .and_then(|selection: Selection| selection.check(file).map(|()| selection))
 }
 
 /// The fragment as written: 2-space pretty JSON and a final newline.
@@ -313,8 +405,11 @@ pub fn slice(file: &Path, source: &Value, selection: &Selection) -> Result<Value
     };
     let selected: Map<String, Value> = paths
         .iter()
-        .filter(|(path, _)| selection.selects(path))
-        .map(|(p, v)| (p.clone(), v.clone()))
+        .filter_map(|(path, item)| {
+            selection
+                .select(path, item)
+                .map(|kept| (path.clone(), kept))
+        })
         .collect();
     if selected.is_empty() {
         return Err(Error::spec(
@@ -322,9 +417,29 @@ pub fn slice(file: &Path, source: &Value, selection: &Selection) -> Result<Value
             "/paths",
             format!(
                 "no path matches the selection ({}); is this the right document?",
-                selection.path_prefixes.join(", ")
+                selection.describe()
             ),
         ));
+    }
+    // A single-operation rule that finds nothing means upstream moved it.
+    for rule in &selection.operations {
+        for method in &rule.methods {
+            if paths
+                .get(&rule.path)
+                .and_then(|item| item.get(method))
+                .is_none()
+            {
+                return Err(Error::spec(
+                    file,
+                    format!("/paths/{}/{method}", esc(&rule.path)),
+                    format!(
+                        "the selection asks for {} {} but the document has no such operation",
+                        method.to_uppercase(),
+                        rule.path
+                    ),
+                ));
+            }
+        }
     }
 
     // Everything the selection references, transitively.
@@ -524,13 +639,33 @@ pub fn compare(old: &Value, new: &Value) -> Report {
             report.schema_changes.insert(name.clone(), changes);
         }
     }
+    // Only texts of operations and components present in both count: the
+    // descriptions of an added or removed one come with it, and are already
+    // reported as that addition or removal.
     let (old_text, new_text) = (descriptions(old), descriptions(new));
     let keys: BTreeSet<&String> = old_text.keys().chain(new_text.keys()).collect();
     report.descriptions_changed = keys
         .into_iter()
         .filter(|k| old_text.get(*k) != new_text.get(*k))
+        .filter(|k| {
+            owner(k).is_some_and(|o| old.pointer(&o).is_some() && new.pointer(&o).is_some())
+        })
         .count();
     report
+}
+
+/// The operation (`/paths/<path>/<method>`), path item or component
+/// (`/components/<kind>/<name>`) a pointer lies in.
+fn owner(pointer: &str) -> Option<String> {
+    let parts: Vec<&str> = pointer.split('/').collect();
+    match parts.as_slice() {
+        ["", "paths", path, method, ..] if METHODS.contains(method) => {
+            Some(format!("/paths/{path}/{method}"))
+        }
+        ["", "paths", path, ..] => Some(format!("/paths/{path}")),
+        ["", "components", kind, name, ..] => Some(format!("/components/{kind}/{name}")),
+        _ => None,
+    }
 }
 
 fn operations(doc: &Value) -> BTreeSet<String> {

@@ -206,6 +206,7 @@ fn cloudflares_2024_document_sliced_but_unpatched() {
     let selection = xtask::sync::Selection {
         reason: String::new(),
         path_prefixes: vec!["/accounts/{account_id}/stream/{identifier}/downloads".into()],
+        operations: Vec::new(),
     };
     let fragment = xtask::sync::slice(Path::new("2024.json"), &source, &selection).unwrap();
     let dir = tempfile::tempdir().unwrap();
