@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use cloudflare_stream_downloads::types::{DownloadStatus, DownloadType};
+use cloudflare_stream_downloads::DownloadStatus;
+use cloudflare_stream_downloads::types::DownloadType;
 use cloudflare_stream_downloads::{Client, Credentials, Error, RetryPolicy};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

@@ -5,7 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloudflare_stream_downloads::types::{Download, DownloadStatus, DownloadType};
+use cloudflare_stream_downloads::DownloadStatus;
+use cloudflare_stream_downloads::types::{Download, DownloadType};
 use cloudflare_stream_downloads::{Client, Error, RetryPolicy, WaitOptions, part_path};
 use serde_json::{Value, json};
 use stream_fake::{FakeConfig, Fault, Progress, Route, StreamFake, content};

@@ -6,7 +6,8 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloudflare_stream_downloads::types::{DownloadStatus, DownloadType};
+use cloudflare_stream_downloads::DownloadStatus;
+use cloudflare_stream_downloads::types::DownloadType;
 use cloudflare_stream_downloads::{Client, WaitOptions};
 use stream_fake::{FakeConfig, Progress, StreamFake, content};
 

@@ -1,9 +1,10 @@
 //! Envelope fixtures decoded with the generated types, and the two shapes of
 //! `result`.
 
+use cloudflare_stream_downloads::DownloadStatus;
 use cloudflare_stream_downloads::Downloads;
 use cloudflare_stream_downloads::types::{
-    DeletedResponse, Download, DownloadStatus, DownloadType, DownloadsResponse, FailureResponse,
+    DeletedResponse, Download, DownloadType, DownloadsResponse, FailureResponse,
 };
 use serde_json::{Value, json};
 
@@ -70,7 +71,7 @@ fn a_malformed_single_download_is_an_error_not_an_empty_map() {
     for result in [
         json!({ "status": "ready" }),
         json!({ "percentComplete": 50 }),
-        json!({ "status": "queued", "percentComplete": 10 }),
+        json!({ "status": 7, "percentComplete": 10 }),
         json!({ "status": "ready", "percentComplete": "100" }),
     ] {
         let err = serde_json::from_value::<Downloads>(result.clone())
@@ -80,6 +81,28 @@ fn a_malformed_single_download_is_an_error_not_an_empty_map() {
             "{result}: {err}"
         );
     }
+}
+
+/// Cloudflare adds status values without notice: an unknown one decodes,
+/// keeps its text, and is not ready.
+#[test]
+fn an_unknown_download_status_decodes_and_keeps_its_value() {
+    let downloads: Downloads = serde_json::from_value(json!({
+        "default": { "status": "queued", "percentComplete": 0 },
+        "audio": { "status": "ready", "percentComplete": 100, "url": "https://x/a.m4a" }
+    }))
+    .unwrap();
+    let default = downloads.default().unwrap();
+    assert_eq!(default.status, DownloadStatus::Unknown("queued".into()));
+    assert!(!default.status.is_known() && !default.status.is_final());
+    assert_eq!(
+        serde_json::to_value(&downloads).unwrap()["default"]["status"],
+        "queued"
+    );
+    // The older single shape too.
+    let single: Downloads =
+        serde_json::from_value(json!({ "status": "queued", "percentComplete": 10 })).unwrap();
+    assert_eq!(single.default().unwrap().status.as_str(), "queued");
 }
 
 #[test]

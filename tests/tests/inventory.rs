@@ -3,11 +3,12 @@
 //! A spec change shows up here as a small diff: review it with
 //! `cargo insta review`.
 
-use cloudflare_stream_downloads::Downloads;
 use cloudflare_stream_downloads::types::{
-    DeletedResponse, Download, DownloadStatus, DownloadType, DownloadsResponse, FailureResponse,
-    Message,
+    DeletedResponse, Download, DownloadType, DownloadsResponse, FailureResponse, Message, Video,
+    VideoStateFilter, VideosResponse,
 };
+use cloudflare_stream_downloads::{DownloadStatus, Downloads, VideoList, VideoState};
+use serde_json::Value;
 use xtask::codegen::{Paths, patched_spec};
 
 #[test]
@@ -32,6 +33,35 @@ fn json_schemas_of_response_types() {
     generator.subschema_for::<DownloadStatus>();
     generator.subschema_for::<DownloadType>();
     generator.subschema_for::<Message>();
+    generator.subschema_for::<VideosResponse>();
+    generator.subschema_for::<VideoList>();
+    generator.subschema_for::<Video>();
+    generator.subschema_for::<VideoState>();
     let definitions = generator.take_definitions();
     insta::assert_json_snapshot!(definitions);
+}
+
+/// The open enums are hand-written (unknown values must decode); their
+/// known values must be exactly the spec's, in its order, and the closed
+/// request copy must match the response enum.
+#[test]
+fn open_enums_know_exactly_the_spec_values() {
+    let spec = patched_spec(&Paths::workspace()).unwrap();
+    let values = |component: &str| -> Vec<String> {
+        spec.pointer(&format!("/components/schemas/{component}/enum"))
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("{component} has no enum"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(values("stream_download_status"), DownloadStatus::KNOWN);
+    assert_eq!(values("stream_media_state"), VideoState::KNOWN);
+    let filter: Vec<String> = values("stream_media_state_filter");
+    assert_eq!(filter, VideoState::KNOWN);
+    // The request enum is closed: every value parses, nothing else does.
+    for v in &filter {
+        assert_eq!(v.parse::<VideoStateFilter>().unwrap().to_string(), *v);
+    }
+    assert!("live-finished".parse::<VideoStateFilter>().is_err());
 }

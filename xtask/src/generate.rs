@@ -13,7 +13,6 @@ use crate::Error;
 /// an error, because typify would ignore it silently.
 pub const RENAMES: &[(&str, &str)] = &[
     ("StreamDownloads", "Download"),
-    ("StreamDownloadStatus", "DownloadStatus"),
     ("StreamDownloadType", "DownloadType"),
     ("StreamDownloadsResponse", "DownloadsResponse"),
     ("StreamDeletedResponse", "DeletedResponse"),
@@ -25,23 +24,24 @@ pub const RENAMES: &[(&str, &str)] = &[
     ("StreamMessagesItemSource", "MessageSource"),
     ("StreamIdentifier", "VideoId"),
     ("StreamIdentifier2", "AccountId"),
+    ("StreamVideos", "Video"),
+    ("StreamVideosPublicDetails", "VideoPublicDetails"),
+    ("StreamVideoResponseCollection", "VideosResponse"),
+    ("StreamMediaStatus", "VideoStatus"),
+    ("StreamMediaStateFilter", "VideoStateFilter"),
+    ("StreamMediaMetadata", "VideoMeta"),
+    ("StreamInput", "VideoInput"),
+    ("StreamPlayback", "Playback"),
+    ("StreamWatermarks", "Watermark"),
+    ("StreamCreator", "Creator"),
+    ("StreamLiveInput", "LiveInputId"),
+    ("StreamWatermarkIdentifier", "WatermarkId"),
 ];
 
 /// Component schemas replaced by an existing Rust type instead of a
-/// generated newtype. (component name, typify name, Rust type, why).
+/// generated one. (component name, typify name, Rust type). Scalar aliases
+/// are replaced by a rule instead ([`scalar_replacements`]).
 pub const REPLACEMENTS: &[(&str, &str, &str)] = &[
-    // A newtype around f64 adds nothing: typify does not check minimum/maximum.
-    (
-        "stream_download_percent_complete",
-        "StreamDownloadPercentComplete",
-        "f64",
-    ),
-    // `format: uri` is not checked by typify either; a String is honest.
-    (
-        "stream_download_url",
-        "StreamDownloadUrl",
-        "::std::string::String",
-    ),
     // `result` of list/create: the hand-written `Downloads` accepts both the
     // current map and the older single-Download shape (see the client crate).
     (
@@ -49,17 +49,126 @@ pub const REPLACEMENTS: &[(&str, &str, &str)] = &[
         "StreamDownloadsByType",
         "crate::Downloads",
     ),
+    // `result` of the listing: the hand-written `VideoList` keeps each
+    // video's JSON as sent beside the typed `Video`.
+    ("stream_video_list", "StreamVideoList", "crate::VideoList"),
+    // The listing names the account id `stream_account_identifier`, the
+    // downloads operations `stream_identifier-2`: the same string (at most
+    // 32 characters) under two names. One Rust type for one concept.
+    (
+        "stream_account_identifier",
+        "StreamAccountIdentifier",
+        "crate::types::AccountId",
+    ),
 ];
 
-/// The progenitor settings for this workspace. Every choice has its reason.
-pub fn settings() -> GenerationSettings {
+/// Response enums: every string enum a response body can hold is replaced
+/// by a hand-written open enum of the client crate (known values as
+/// variants, anything else kept as `Unknown(String)`), because Cloudflare
+/// adds values without notice. (component name, typify name, Rust type).
+/// `check_enums` refuses a response enum missing here, and a request that
+/// uses one of these (requests stay closed: a caller cannot send a value
+/// the spec does not list).
+pub const OPEN_ENUMS: &[(&str, &str, &str)] = &[
+    (
+        "stream_download_status",
+        "StreamDownloadStatus",
+        "crate::DownloadStatus",
+    ),
+    (
+        "stream_media_state",
+        "StreamMediaState",
+        "crate::VideoState",
+    ),
+];
+
+/// A component schema that only names a scalar (a string, number, integer
+/// or boolean, or an array of plain strings) becomes that Rust type instead
+/// of a newtype: typify does not enforce `minimum`/`maximum` or `format`,
+/// so the newtype would check nothing and only add `.0` everywhere.
+/// `format: date-time` becomes `chrono::DateTime<Utc>` (what typify uses for
+/// it anyway). Kept as generated (checked) newtypes: `enum`, `maxLength`,
+/// `minLength` and `pattern`, which typify does enforce.
+///
+/// Note `minimum` on an integer: typify would make `minimum: 1` a
+/// `NonZeroU64`, and `stream_maxDurationSeconds` (`minimum: 1`) documents
+/// `-1` for "unknown", so a newtype there would fail whole answers.
+pub fn scalar_replacements(doc: &Value) -> Vec<(String, String, String)> {
+    let Some(schemas) = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, schema) in schemas {
+        let explicit = REPLACEMENTS
+            .iter()
+            .chain(OPEN_ENUMS)
+            .any(|(component, _, _)| component == name);
+        if explicit {
+            continue;
+        }
+        if let Some(rust) = scalar_type(schema) {
+            out.push((name.clone(), typify_name(name), rust.to_owned()));
+        }
+    }
+    out
+}
+
+fn scalar_type(schema: &Value) -> Option<&'static str> {
+    let checked = [
+        "enum",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "$ref",
+        "allOf",
+        "oneOf",
+        "anyOf",
+    ];
+    if checked.iter().any(|k| schema.get(*k).is_some()) || schema.get("nullable").is_some() {
+        return None;
+    }
+    match schema.get("type")?.as_str()? {
+        "string" if schema.get("format").and_then(Value::as_str) == Some("date-time") => {
+            Some("::chrono::DateTime<::chrono::offset::Utc>")
+        }
+        "string" => Some("::std::string::String"),
+        "number" => Some("f64"),
+        "integer" => Some("i64"),
+        "boolean" => Some("bool"),
+        "array" => schema
+            .get("items")
+            .and_then(scalar_type)
+            .filter(|t| *t == "::std::string::String")
+            .map(|_| "::std::vec::Vec<::std::string::String>"),
+        _ => None,
+    }
+}
+
+/// The name typify gives a component (`typify-impl`'s `sanitize` with
+/// `Case::Pascal`: heck's PascalCase after turning every character that
+/// cannot continue an identifier into `-`). `generate` checks afterwards
+/// that no replaced name was generated, so a drift here is an error.
+fn typify_name(component: &str) -> String {
+    use heck::ToPascalCase;
+    component
+        .replace('\'', "")
+        .replace(|c: char| !(c.is_alphanumeric() || c == '_'), "-")
+        .to_pascal_case()
+}
+
+/// The progenitor settings for this workspace (for the document `doc`,
+/// which the scalar rule reads). Every choice has its reason.
+pub fn settings(doc: &Value) -> GenerationSettings {
     let mut s = GenerationSettings::new();
     s
         // Positional: one plain async method per operation. The hand-written
         // layer wraps each call (id checks, envelope unwrapping), and builder
         // structs would only add a second public surface to keep stable.
         .with_interface(InterfaceStyle::Positional)
-        // Merged: all five operations share one tag; one `Client` type.
+        // Merged: all operations share one tag; one `Client` type.
         .with_tag(TagStyle::Merged)
         // JsonSchema: the schema snapshots in tests/ pin the wire types.
         .with_derive("schemars::JsonSchema")
@@ -78,7 +187,10 @@ pub fn settings() -> GenerationSettings {
     for (from, to) in RENAMES {
         s.with_patch(from, TypePatch::default().with_rename(to));
     }
-    for (_, from, to) in REPLACEMENTS {
+    for (_, from, to) in REPLACEMENTS.iter().chain(OPEN_ENUMS) {
+        s.with_replacement(from, to, std::iter::empty());
+    }
+    for (_, from, to) in scalar_replacements(doc) {
         s.with_replacement(from, to, std::iter::empty());
     }
     s
@@ -99,8 +211,10 @@ pub struct Generated {
 /// naming the operation that caused them.
 pub fn generate(file: &Path, doc: &Value, spec: &openapiv3::OpenAPI) -> Result<Generated, Error> {
     check_replacements(doc)?;
+    check_enums(file, doc)?;
+    let settings = settings(doc);
     let result = quietly(|| {
-        let mut generator = Generator::new(&settings());
+        let mut generator = Generator::new(&settings);
         generator.generate_tokens(spec).map(|tokens| {
             let names: Vec<String> = generator
                 .get_type_space()
@@ -112,8 +226,8 @@ pub fn generate(file: &Path, doc: &Value, spec: &openapiv3::OpenAPI) -> Result<G
     });
     let (tokens, type_names) = match result {
         Ok(Ok(out)) => out,
-        Ok(Err(e)) => return Err(blame(file, spec, e.to_string())),
-        Err(panic) => return Err(blame(file, spec, panic)),
+        Ok(Err(e)) => return Err(blame(file, spec, &settings, e.to_string())),
+        Err(panic) => return Err(blame(file, spec, &settings, panic)),
     };
     for (from, to) in RENAMES {
         if !type_names.iter().any(|n| n == to) {
@@ -124,12 +238,31 @@ pub fn generate(file: &Path, doc: &Value, spec: &openapiv3::OpenAPI) -> Result<G
             });
         }
     }
+    let replaced = REPLACEMENTS
+        .iter()
+        .chain(OPEN_ENUMS)
+        .map(|(_, from, _)| (*from).to_owned())
+        .chain(
+            scalar_replacements(doc)
+                .into_iter()
+                .map(|(_, from, _)| from),
+        );
+    for from in replaced {
+        if type_names.contains(&from) {
+            return Err(Error::Settings {
+                message: format!(
+                    "replacement of {from} did not apply: typify generated it (its name for the \
+                     component differs from the one in xtask/src/generate.rs)"
+                ),
+            });
+        }
+    }
     let operations = spec.operations().count();
     Ok(Generated { tokens, operations })
 }
 
 fn check_replacements(doc: &Value) -> Result<(), Error> {
-    for (component, _, to) in REPLACEMENTS {
+    for (component, _, to) in REPLACEMENTS.iter().chain(OPEN_ENUMS) {
         if doc
             .pointer(&format!("/components/schemas/{component}"))
             .is_none()
@@ -145,8 +278,121 @@ fn check_replacements(doc: &Value) -> Result<(), Error> {
     Ok(())
 }
 
+/// Every string enum a response can hold must be an [`OPEN_ENUMS`]
+/// component, and no request may use one. Follows `$ref`s from each
+/// operation's responses (and, separately, its parameters and request
+/// body); boolean enums (`success: [true]`) are constants, not enums.
+fn check_enums(file: &Path, doc: &Value) -> Result<(), Error> {
+    let open: Vec<String> = OPEN_ENUMS
+        .iter()
+        .map(|(c, _, _)| format!("/components/schemas/{}", crate::escape_pointer_segment(c)))
+        .collect();
+    for (path, item) in doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let Some(op) = op.as_object() else { continue };
+            let at = format!("/paths/{}/{method}", crate::escape_pointer_segment(path));
+            let mut seen = Vec::new();
+            if let Some(responses) = op.get("responses") {
+                let mut found = Vec::new();
+                string_enums(
+                    doc,
+                    responses,
+                    &format!("{at}/responses"),
+                    &mut seen,
+                    &mut found,
+                );
+                if let Some(closed) = found.iter().find(|p| !open.contains(p)) {
+                    return Err(Error::spec(
+                        file,
+                        closed.as_str(),
+                        "a string enum in a response must decode values the spec does not list \
+                         yet: name it as a component and add it to OPEN_ENUMS in \
+                         xtask/src/generate.rs with an open enum in the client crate",
+                    ));
+                }
+            }
+            for key in ["parameters", "requestBody"] {
+                let Some(part) = op.get(key) else { continue };
+                let mut found = Vec::new();
+                seen.clear();
+                string_enums(doc, part, &format!("{at}/{key}"), &mut seen, &mut found);
+                if let Some(opened) = found.iter().find(|p| open.contains(p)) {
+                    return Err(Error::spec(
+                        file,
+                        opened.as_str(),
+                        format!(
+                            "this enum is open (OPEN_ENUMS) but {at} sends it in its {key}: \
+                             requests stay closed, so give the request its own copy of the \
+                             schema (a patch) and leave the response one open"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pointers of the string enums under `value`: a component's own pointer
+/// when reached through a `$ref`, else where it sits.
+fn string_enums(
+    doc: &Value,
+    value: &Value,
+    at: &str,
+    seen: &mut Vec<String>,
+    out: &mut Vec<String>,
+) {
+    match value {
+        Value::Object(map) => {
+            if let Some(target) = map.get("$ref").and_then(Value::as_str) {
+                let pointer = target.trim_start_matches('#').to_owned();
+                if !seen.contains(&pointer) {
+                    seen.push(pointer.clone());
+                    if let Some(resolved) = doc.pointer(&pointer) {
+                        string_enums(doc, resolved, &pointer, seen, out);
+                    }
+                }
+            }
+            let is_string_enum = map
+                .get("enum")
+                .and_then(Value::as_array)
+                .is_some_and(|values| values.iter().any(Value::is_string));
+            if is_string_enum && !out.iter().any(|p| p == at) {
+                out.push(at.to_owned());
+            }
+            for (key, child) in map {
+                if key != "example" && key != "enum" && key != "default" {
+                    string_enums(
+                        doc,
+                        child,
+                        &format!("{at}/{}", crate::escape_pointer_segment(key)),
+                        seen,
+                        out,
+                    );
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                string_enums(doc, child, &format!("{at}/{i}"), seen, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Find which operation makes progenitor fail by generating each one alone.
-fn blame(file: &Path, spec: &openapiv3::OpenAPI, whole_message: String) -> Error {
+fn blame(
+    file: &Path,
+    spec: &openapiv3::OpenAPI,
+    settings: &GenerationSettings,
+    whole_message: String,
+) -> Error {
     for (path, method, op) in spec.operations() {
         let mut single = spec.clone();
         single.paths.paths.clear();
@@ -166,11 +412,7 @@ fn blame(file: &Path, spec: &openapiv3::OpenAPI, whole_message: String) -> Error
             .paths
             .paths
             .insert(path.to_owned(), openapiv3::ReferenceOr::Item(item));
-        let outcome = quietly(|| {
-            Generator::new(&settings())
-                .generate_tokens(&single)
-                .map(drop)
-        });
+        let outcome = quietly(|| Generator::new(settings).generate_tokens(&single).map(drop));
         let message = match outcome {
             Ok(Ok(())) => continue,
             Ok(Err(e)) => e.to_string(),

@@ -28,10 +28,11 @@ fn generation_is_deterministic() {
 }
 
 #[test]
-fn all_five_operations_are_generated() {
+fn all_six_operations_are_generated() {
     let rendered = render(&Paths::workspace()).unwrap();
-    assert_eq!(rendered.operations, 5);
+    assert_eq!(rendered.operations, 6);
     for method in [
+        "list_videos",
         "list_downloads",
         "create_downloads",
         "delete_downloads",

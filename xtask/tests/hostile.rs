@@ -166,8 +166,11 @@ fn a_300_deep_allof_chain() {
 #[test]
 fn a_20000_value_enum() {
     let mut doc = patched_spec(&Paths::workspace()).unwrap();
-    let values: Vec<Value> = (0..20_000).map(|i| json!(format!("state_{i}"))).collect();
-    doc["components"]["schemas"]["stream_download_status"]["enum"] = Value::Array(values);
+    let mut values: Vec<Value> = (0..20_000).map(|i| json!(format!("state_{i}"))).collect();
+    // A request enum (response enums are hand-written open enums), keeping
+    // the value its `default` names.
+    values[0] = json!("default");
+    doc["components"]["schemas"]["stream_download_type"]["enum"] = Value::Array(values);
     let dir = tempfile::tempdir().unwrap();
     let r = codegen(&write_spec(dir.path(), "enum.json", &doc));
     assert_valid_output(&r, "huge enum");
@@ -213,4 +216,31 @@ fn cloudflares_2024_document_sliced_but_unpatched() {
     let r = codegen(&write_spec(dir.path(), "2024.json", &fragment));
     // Its quirks are refused with a pointer, before progenitor sees them.
     assert_clear_failure(&r, "2024 slice", "requestBody/content/application~1json");
+}
+
+/// A string enum in a response that is not an open enum, and an open enum
+/// used in a request, are both refused with the pointer and what to do.
+#[test]
+fn response_enums_must_be_open_and_request_enums_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc = patched_spec(&Paths::workspace()).unwrap();
+    doc["components"]["schemas"]["stream_input"]["properties"]["orientation"] =
+        json!({ "type": "string", "enum": ["landscape", "portrait"] });
+    let r = codegen(&write_spec(dir.path(), "closed-response.json", &doc));
+    assert_clear_failure(
+        &r,
+        "closed response enum",
+        "#/components/schemas/stream_input/properties/orientation: a string enum in a response",
+    );
+    assert!(r.stderr.contains("OPEN_ENUMS"), "{}", r.stderr);
+
+    let mut doc = patched_spec(&Paths::workspace()).unwrap();
+    doc["paths"]["/accounts/{account_id}/stream"]["get"]["parameters"][1]["schema"] =
+        json!({ "$ref": "#/components/schemas/stream_media_state" });
+    let r = codegen(&write_spec(dir.path(), "open-request.json", &doc));
+    assert_clear_failure(
+        &r,
+        "open request enum",
+        "#/components/schemas/stream_media_state: this enum is open",
+    );
 }

@@ -26,6 +26,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default read timeout of file downloads (no total timeout: files are big).
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default cap on an API answer's body: a page of 1000 videos is a few MB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("cloudflare-stream-downloads/", env!("CARGO_PKG_VERSION"));
 
@@ -52,6 +54,7 @@ pub(crate) struct Shared {
     pub(crate) base_path: String,
     pub(crate) auth: Arc<HeaderMap>,
     pub(crate) credentials: Credentials,
+    pub(crate) max_response_bytes: u64,
 }
 
 impl fmt::Debug for Client {
@@ -77,6 +80,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     read_timeout: Duration,
     retry: RetryPolicy,
+    max_response_bytes: u64,
     env: Option<EnvLookup>,
 }
 
@@ -89,6 +93,7 @@ impl fmt::Debug for ClientBuilder {
             .field("request_timeout", &self.request_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("retry", &self.retry)
+            .field("max_response_bytes", &self.max_response_bytes)
             .field("reads_environment", &self.env.is_some())
             .finish()
     }
@@ -104,6 +109,7 @@ impl Default for ClientBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
             retry: RetryPolicy::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             env: None,
         }
     }
@@ -155,6 +161,14 @@ impl ClientBuilder {
     /// Retries after the first attempt (default 2).
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.retry.max_retries = retries;
+        self
+    }
+
+    /// Largest API answer body read (default 32 MiB). A larger answer is
+    /// an [`Error::UnexpectedResponse`] and is never buffered whole. (File
+    /// downloads stream to disk and have no such cap.)
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
         self
     }
 
@@ -230,6 +244,7 @@ impl ClientBuilder {
                 base_path,
                 auth,
                 credentials,
+                max_response_bytes: self.max_response_bytes,
             }),
             retry: self.retry,
             account_id,
@@ -279,7 +294,7 @@ pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
 }
 
 /// The envelope fields of a success response type.
-trait Envelope {
+pub(crate) trait Envelope {
     type Result;
     fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<Self::Result>);
 }
@@ -298,7 +313,7 @@ impl Envelope for DeletedResponse {
     }
 }
 
-type GeneratedResult<T> =
+pub(crate) type GeneratedResult<T> =
     Result<progenitor_client::ResponseValue<T>, progenitor_client::Error<FailureResponse>>;
 
 impl Client {
@@ -395,12 +410,17 @@ impl Client {
         &self,
         video_id: &str,
     ) -> Result<(crate::types::AccountId, crate::types::VideoId), Error> {
+        Ok((self.account()?, ids::video_id(video_id)?))
+    }
+
+    /// The configured account id, checked.
+    pub(crate) fn account(&self) -> Result<crate::types::AccountId, Error> {
         let account = self.account_id.as_deref().ok_or_else(|| {
             Error::Config(format!(
                 "no account id: set {ENV_ACCOUNT_ID} or ClientBuilder::account_id"
             ))
         })?;
-        Ok((ids::account_id(account)?, ids::video_id(video_id)?))
+        ids::account_id(account)
     }
 
     fn summary(
@@ -425,15 +445,19 @@ impl Client {
     }
 
     /// A generated client for one call, with its own call record.
-    fn generated(&self) -> generated::Client {
+    pub(crate) fn generated(&self) -> generated::Client {
         generated::Client::new_with_client(
             &self.shared.base_url,
             self.shared.api.clone(),
-            Inner::new(self.shared.auth.clone(), self.retry),
+            Inner::new(
+                self.shared.auth.clone(),
+                self.retry,
+                self.shared.max_response_bytes,
+            ),
         )
     }
 
-    async fn finish_with_result<T: Envelope>(
+    pub(crate) async fn finish_with_result<T: Envelope>(
         &self,
         call: &generated::Client,
         request: RequestSummary,
@@ -477,7 +501,7 @@ impl Client {
                 }
                 Ok(result)
             }
-            Err(e) => Err(convert_error(request, &record, e).await),
+            Err(e) => Err(convert_error(request, &record, self.shared.max_response_bytes, e).await),
         }
     }
 }
@@ -498,6 +522,7 @@ pub(crate) fn snippet(bytes: &[u8]) -> String {
 async fn convert_error(
     request: RequestSummary,
     record: &CallRecord,
+    max_body: u64,
     error: progenitor_client::Error<FailureResponse>,
 ) -> Error {
     use progenitor_client::Error as P;
@@ -530,14 +555,20 @@ async fn convert_error(
             Error::UnexpectedResponse {
                 request,
                 status,
-                content_type: None,
+                content_type: record.content_type.clone(),
                 body_snippet: format!("{} (not the expected JSON: {e})", snippet(&bytes)),
             }
         }
         P::UnexpectedResponse(response) => {
             let status = response.status();
             let content_type = crate::fetch::content_type(&response);
-            let bytes = response.bytes().await.unwrap_or_default();
+            let bytes = match response.bytes().await {
+                Ok(bytes) => bytes,
+                Err(e) if crate::hooks::is_over_cap(&e) => {
+                    return over_cap(request, status, content_type, max_body);
+                }
+                Err(_) => Default::default(),
+            };
             // A 5xx may still carry a failure envelope.
             if let Ok(failure) = serde_json::from_slice::<FailureResponse>(&bytes)
                 && !failure.success
@@ -559,6 +590,12 @@ async fn convert_error(
                 body_snippet: snippet(&bytes),
             }
         }
+        P::ResponseBodyError(e) if crate::hooks::is_over_cap(&e) => over_cap(
+            request,
+            record.status.unwrap_or(StatusCode::OK),
+            record.content_type.clone(),
+            max_body,
+        ),
         P::CommunicationError(e) | P::ResponseBodyError(e) | P::InvalidUpgrade(e) => {
             if e.is_timeout() || record.timed_out {
                 Error::Timeout { request, attempts }
@@ -575,5 +612,23 @@ async fn convert_error(
             reason,
         },
         P::Custom(reason) => Error::Config(reason),
+    }
+}
+
+/// An answer larger than the cap: never read past it.
+fn over_cap(
+    request: RequestSummary,
+    status: StatusCode,
+    content_type: Option<String>,
+    max_body: u64,
+) -> Error {
+    Error::UnexpectedResponse {
+        request,
+        status,
+        content_type,
+        body_snippet: format!(
+            "the answer is larger than {max_body} bytes (ClientBuilder::max_response_bytes); \
+             stopped reading it"
+        ),
     }
 }

@@ -8,8 +8,9 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::Client;
+use crate::DownloadStatus;
 use crate::error::{Error, RequestSummary};
-use crate::types::{Download, DownloadStatus};
+use crate::types::Download;
 
 /// Size of the write buffer between the socket and the file.
 const WRITE_BUFFER: usize = 1 << 20;

@@ -3,6 +3,8 @@
 // patched with openapi/patches/02-security-alternatives.json
 // patched with openapi/patches/03-failure-envelope.json
 // patched with openapi/patches/04-named-downloads-map.json
+// patched with openapi/patches/05-closed-request-enum.json
+// patched with openapi/patches/06-named-video-list.json
 // generator: progenitor 0.15.1, settings in xtask/src/generate.rs
 
 #[allow(unused_imports)]
@@ -76,6 +78,70 @@ pub mod types {
                 })
         }
     }
+    ///A user-defined identifier for the media creator.
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct Creator(::std::string::String);
+    impl ::std::ops::Deref for Creator {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<Creator> for ::std::string::String {
+        fn from(value: Creator) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for Creator {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Creator {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Creator {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Creator {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`DeletedResponse`
     #[derive(
         ::serde::Deserialize,
@@ -105,69 +171,9 @@ pub mod types {
     pub struct Download {
         #[serde(rename = "percentComplete")]
         pub percent_complete: f64,
-        pub status: DownloadStatus,
+        pub status: crate::DownloadStatus,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub url: ::std::option::Option<::std::string::String>,
-    }
-    ///The status of a generated download.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Copy,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
-    pub enum DownloadStatus {
-        #[serde(rename = "ready")]
-        Ready,
-        #[serde(rename = "inprogress")]
-        Inprogress,
-        #[serde(rename = "error")]
-        Error,
-    }
-    impl ::std::fmt::Display for DownloadStatus {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
-                Self::Ready => f.write_str("ready"),
-                Self::Inprogress => f.write_str("inprogress"),
-                Self::Error => f.write_str("error"),
-            }
-        }
-    }
-    impl ::std::str::FromStr for DownloadStatus {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            match value {
-                "ready" => Ok(Self::Ready),
-                "inprogress" => Ok(Self::Inprogress),
-                "error" => Ok(Self::Error),
-                _ => Err("invalid value".into()),
-            }
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for DownloadStatus {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for DownloadStatus {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
     }
     ///The type of downloads available are: `default`, `audio`.
     #[derive(
@@ -267,6 +273,70 @@ pub mod types {
         ///Whether the API call was successful.
         pub success: bool,
     }
+    ///The live input ID used to upload a video with Stream Live.
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct LiveInputId(::std::string::String);
+    impl ::std::ops::Deref for LiveInputId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LiveInputId> for ::std::string::String {
+        fn from(value: LiveInputId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for LiveInputId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 32usize {
+                return Err("longer than 32 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LiveInputId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LiveInputId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LiveInputId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`Message`
     #[derive(
         ::serde::Deserialize,
@@ -325,6 +395,24 @@ pub mod types {
             Self(value)
         }
     }
+    ///`Playback`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct Playback {
+        ///DASH Media Presentation Description for the video.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub dash: ::std::option::Option<::std::string::String>,
+        ///The HLS manifest for the video.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub hls: ::std::option::Option<::std::string::String>,
+    }
     ///`ResponseCommon`
     #[derive(
         ::serde::Deserialize,
@@ -366,6 +454,116 @@ pub mod types {
         fn from(value: ResponseCommon) -> Self {
             Self(value)
         }
+    }
+    ///`Video`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct Video {
+        #[serde(
+            rename = "allowedOrigins",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub allowed_origins: ::std::option::Option<
+            ::std::vec::Vec<::std::string::String>,
+        >,
+        ///The unique identifier of the source video this video was clipped from.
+        #[serde(
+            rename = "clippedFrom",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub clipped_from: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub created: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub creator: ::std::option::Option<Creator>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub duration: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub input: ::std::option::Option<VideoInput>,
+        #[serde(
+            rename = "liveInput",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub live_input: ::std::option::Option<LiveInputId>,
+        #[serde(
+            rename = "maxDurationSeconds",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub max_duration_seconds: ::std::option::Option<i64>,
+        ///The maximum size in bytes for the video upload.
+        #[serde(
+            rename = "maxSizeBytes",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub max_size_bytes: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub meta: ::std::option::Option<VideoMeta>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub modified: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub playback: ::std::option::Option<Playback>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub preview: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "publicDetails",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub public_details: ::std::option::Option<VideoPublicDetails>,
+        #[serde(
+            rename = "readyToStream",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub ready_to_stream: ::std::option::Option<bool>,
+        #[serde(
+            rename = "readyToStreamAt",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub ready_to_stream_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        #[serde(
+            rename = "requireSignedURLs",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub require_signed_ur_ls: ::std::option::Option<bool>,
+        #[serde(
+            rename = "scheduledDeletion",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub scheduled_deletion: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub size: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<VideoStatus>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub thumbnail: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "thumbnailTimestampPct",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub thumbnail_timestamp_pct: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub uid: ::std::option::Option<VideoId>,
+        #[serde(
+            rename = "uploadExpiry",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub upload_expiry: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub uploaded: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub watermark: ::std::option::Option<Watermark>,
     }
     ///A Cloudflare-generated unique identifier for a media item.
     #[derive(
@@ -431,6 +629,311 @@ pub mod types {
                 })
         }
     }
+    ///`VideoInput`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct VideoInput {
+        ///The video height in pixels. A value of `-1` means the height is unknown. The value becomes available after the upload and before the video is ready.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub height: ::std::option::Option<i64>,
+        ///The video width in pixels. A value of `-1` means the width is unknown. The value becomes available after the upload and before the video is ready.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub width: ::std::option::Option<i64>,
+    }
+    ///A user modifiable key-value store used to reference other systems of record for managing videos.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct VideoMeta(
+        pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    );
+    impl ::std::ops::Deref for VideoMeta {
+        type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
+        fn deref(
+            &self,
+        ) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<VideoMeta>
+    for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+        fn from(value: VideoMeta) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    > for VideoMeta {
+        fn from(
+            value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ) -> Self {
+            Self(value)
+        }
+    }
+    ///Public details for the video including title, share link, channel link, and logo.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct VideoPublicDetails {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub channel_link: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub logo: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub media_id: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub share_link: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub title: ::std::option::Option<::std::string::String>,
+    }
+    ///Specifies the processing status for all quality levels for a video.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    pub enum VideoStateFilter {
+        #[serde(rename = "pendingupload")]
+        Pendingupload,
+        #[serde(rename = "downloading")]
+        Downloading,
+        #[serde(rename = "queued")]
+        Queued,
+        #[serde(rename = "inprogress")]
+        Inprogress,
+        #[serde(rename = "ready")]
+        Ready,
+        #[serde(rename = "error")]
+        Error,
+        #[serde(rename = "live-inprogress")]
+        LiveInprogress,
+    }
+    impl ::std::fmt::Display for VideoStateFilter {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Pendingupload => f.write_str("pendingupload"),
+                Self::Downloading => f.write_str("downloading"),
+                Self::Queued => f.write_str("queued"),
+                Self::Inprogress => f.write_str("inprogress"),
+                Self::Ready => f.write_str("ready"),
+                Self::Error => f.write_str("error"),
+                Self::LiveInprogress => f.write_str("live-inprogress"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for VideoStateFilter {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "pendingupload" => Ok(Self::Pendingupload),
+                "downloading" => Ok(Self::Downloading),
+                "queued" => Ok(Self::Queued),
+                "inprogress" => Ok(Self::Inprogress),
+                "ready" => Ok(Self::Ready),
+                "error" => Ok(Self::Error),
+                "live-inprogress" => Ok(Self::LiveInprogress),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for VideoStateFilter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for VideoStateFilter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Specifies a detailed status for a video. If the `state` is `inprogress` or `error`, the `step` field returns `encoding` or `manifest`. If the `state` is `inprogress`, `pctComplete` returns a number between 0 and 100 to indicate the approximate percent of completion. If the `state` is `error`, `errorReasonCode` and `errorReasonText` provide additional details.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct VideoStatus {
+        #[serde(
+            rename = "errorReasonCode",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub error_reason_code: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "errorReasonText",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub error_reason_text: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "pctComplete",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub pct_complete: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub state: ::std::option::Option<crate::VideoState>,
+    }
+    ///`VideosResponse`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct VideosResponse {
+        pub errors: Messages,
+        pub messages: Messages,
+        ///The total number of remaining videos based on cursor position.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub range: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub result: ::std::option::Option<crate::VideoList>,
+        ///Whether the API call was successful.
+        pub success: bool,
+        ///The total number of videos that match the provided filters.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub total: ::std::option::Option<i64>,
+    }
+    ///`Watermark`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct Watermark {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub created: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        #[serde(
+            rename = "downloadedFrom",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub downloaded_from: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub height: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub opacity: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub padding: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub position: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub scale: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub size: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub uid: ::std::option::Option<WatermarkId>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub width: ::std::option::Option<i64>,
+    }
+    ///The unique identifier for a watermark profile.
+    #[derive(
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct WatermarkId(::std::string::String);
+    impl ::std::ops::Deref for WatermarkId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WatermarkId> for ::std::string::String {
+        fn from(value: WatermarkId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for WatermarkId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 32usize {
+                return Err("longer than 32 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WatermarkId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for WatermarkId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WatermarkId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     /// Error types.
     pub mod error {
         /// Error from a `TryFrom` or `FromStr` implementation.
@@ -465,9 +968,9 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
-/**Client for Cloudflare API - Stream MP4 Downloads (fragment)
+/**Client for Cloudflare API - Stream MP4 Downloads and video listing (fragment)
 
-Self-contained fragment of the Cloudflare v4 API covering Stream MP4/M4A downloads. Upstream: https://github.com/cloudflare/api-schemas (openapi.json). Operations taken from commit c92b9b0fde23ae00fece2025662f96dc8e2d6283 (2026-07-27).
+Self-contained fragment of the Cloudflare v4 API covering Stream MP4/M4A downloads and the listing of an account's videos. Upstream: https://github.com/cloudflare/api-schemas (openapi.json). Operations taken from commit c92b9b0fde23ae00fece2025662f96dc8e2d6283 (2026-07-27).
 
 Version: 4.0.0*/
 pub struct Client {
@@ -532,6 +1035,100 @@ const _: () = {
 };
 #[allow(clippy::all)]
 impl Client {
+    /**List videos
+
+Lists up to 1000 videos from a single request. For a specific range, refer to the optional parameters.
+
+Sends a `GET` request to `/accounts/{account_id}/stream`
+
+Arguments:
+- `account_id`
+- `after`: Alias for 'start'. Returns videos created after this date/time (RFC 3339 format).
+- `asc`
+- `before`: Alias for 'end'. Returns videos created before this date/time (RFC 3339 format).
+- `creator`
+- `end`
+- `id`: Filter by video ID(s). Can be a single ID or a comma-separated list of IDs.
+- `include_counts`
+- `limit`: Maximum number of videos to return (default 1000, max 1000).
+- `live_input_id`: Filter by live input ID to find videos associated with a specific live stream.
+- `name`: Filter by video name/UID(s). Can be a single name or a comma-separated list.
+- `search`
+- `start`
+- `status`
+- `type_`
+- `video_name`
+*/
+    pub async fn list_videos<'a>(
+        &'a self,
+        account_id: &'a crate::types::AccountId,
+        after: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
+        asc: Option<&'a bool>,
+        before: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
+        creator: Option<&'a types::Creator>,
+        end: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
+        id: Option<&'a str>,
+        include_counts: Option<&'a bool>,
+        limit: Option<::std::num::NonZeroU64>,
+        live_input_id: Option<&'a str>,
+        name: Option<&'a str>,
+        search: Option<&'a ::std::string::String>,
+        start: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
+        status: Option<types::VideoStateFilter>,
+        type_: Option<&'a ::std::string::String>,
+        video_name: Option<&'a ::std::string::String>,
+    ) -> Result<ResponseValue<types::VideosResponse>, Error<types::FailureResponse>> {
+        let url = format!(
+            "{}/accounts/{}/stream", self.baseurl, encode_path(& account_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("after", &after))
+            .query(&progenitor_client::QueryParam::new("asc", &asc))
+            .query(&progenitor_client::QueryParam::new("before", &before))
+            .query(&progenitor_client::QueryParam::new("creator", &creator))
+            .query(&progenitor_client::QueryParam::new("end", &end))
+            .query(&progenitor_client::QueryParam::new("id", &id))
+            .query(
+                &progenitor_client::QueryParam::new("include_counts", &include_counts),
+            )
+            .query(&progenitor_client::QueryParam::new("limit", &limit))
+            .query(&progenitor_client::QueryParam::new("live_input_id", &live_input_id))
+            .query(&progenitor_client::QueryParam::new("name", &name))
+            .query(&progenitor_client::QueryParam::new("search", &search))
+            .query(&progenitor_client::QueryParam::new("start", &start))
+            .query(&progenitor_client::QueryParam::new("status", &status))
+            .query(&progenitor_client::QueryParam::new("type", &type_))
+            .query(&progenitor_client::QueryParam::new("video_name", &video_name))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_videos",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**List downloads
 
 Lists the downloads created for a video.

@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use http_body_util::LengthLimitError;
 use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -30,6 +31,8 @@ pub struct Inner {
     pub(crate) retry: RetryPolicy,
     /// What happened on the wire.
     pub(crate) record: Arc<Mutex<CallRecord>>,
+    /// Largest answer body read (see [`ClientBuilder::max_response_bytes`](crate::ClientBuilder::max_response_bytes)).
+    pub(crate) max_body: u64,
 }
 
 impl fmt::Debug for Inner {
@@ -37,6 +40,7 @@ impl fmt::Debug for Inner {
         f.debug_struct("Inner")
             .field("auth", &format_args!("{} header(s), ***", self.auth.len()))
             .field("retry", &self.retry)
+            .field("max_body", &self.max_body)
             .finish()
     }
 }
@@ -52,14 +56,17 @@ pub(crate) struct CallRecord {
     pub retry_after: Option<Duration>,
     /// The last failure was a timeout.
     pub timed_out: bool,
+    /// `Content-Type` of the last answer.
+    pub content_type: Option<String>,
 }
 
 impl Inner {
-    pub(crate) fn new(auth: Arc<HeaderMap>, retry: RetryPolicy) -> Self {
+    pub(crate) fn new(auth: Arc<HeaderMap>, retry: RetryPolicy, max_body: u64) -> Self {
         Self {
             auth,
             retry,
             record: Arc::default(),
+            max_body,
         }
     }
 
@@ -127,6 +134,7 @@ impl ClientHooks<Inner> for Client {
                         r.status = Some(status);
                         r.retry_after = retry_after;
                         r.timed_out = false;
+                        r.content_type = crate::fetch::content_type(response);
                     });
                     policy.decide_parsed(status, response.headers(), retry_after, retries_done)
                 }
@@ -150,6 +158,7 @@ impl ClientHooks<Inner> for Client {
                         r.status = None;
                         r.retry_after = None;
                         r.timed_out = e.is_timeout();
+                        r.content_type = None;
                     });
                     if transient {
                         policy.decide_transport(retries_done)
@@ -173,10 +182,34 @@ impl ClientHooks<Inner> for Client {
                 }
                 (Decision::TooLongToWait(wait), _) => {
                     inner.update(|r| r.retry_after = Some(wait));
-                    return result;
+                    return result.map(|r| capped(r, inner.max_body));
                 }
-                _ => return result,
+                _ => return result.map(|r| capped(r, inner.max_body)),
             }
         }
     }
+}
+
+/// The same response, whose body fails with [`LengthLimitError`] once it
+/// passes `max` bytes: progenitor reads whole bodies into memory, and a
+/// broken proxy or hostile server must not make it buffer hundreds of MB.
+/// Nothing past `max` (plus one network frame) is ever held.
+fn capped(response: reqwest::Response, max: u64) -> reqwest::Response {
+    let response: http::Response<reqwest::Body> = response.into();
+    let (parts, body) = response.into_parts();
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    let body = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
+    reqwest::Response::from(http::Response::from_parts(parts, body))
+}
+
+/// Whether `error` (a failed body read) is the size cap of [`capped`].
+pub(crate) fn is_over_cap(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }

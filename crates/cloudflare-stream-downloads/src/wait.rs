@@ -6,8 +6,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::Client;
+use crate::DownloadStatus;
 use crate::error::Error;
-use crate::types::{Download, DownloadStatus, DownloadType};
+use crate::types::{Download, DownloadType};
 
 /// Called with the download after every poll.
 type ProgressFn = Box<dyn FnMut(&Download) + Send>;
@@ -116,7 +117,10 @@ impl Client {
                                     percent_complete: download.percent_complete,
                                 });
                             }
-                            DownloadStatus::Inprogress => {}
+                            // `inprogress`, or a status this version does not
+                            // know (Cloudflare adds values without notice):
+                            // not ready yet, keep waiting.
+                            DownloadStatus::Inprogress | DownloadStatus::Unknown(_) => {}
                         }
                     }
                     None if options.create_if_missing && !created => {

@@ -378,10 +378,11 @@ fn codegen() {
     flate2::read::GzDecoder::new(std::fs::File::open(gz).unwrap())
         .read_to_end(&mut doc)
         .unwrap();
-    let selection = xtask::sync::Selection {
-        reason: String::new(),
-        path_prefixes: vec!["/accounts/{account_id}/stream/{identifier}/downloads".into()],
-    };
+    // The workspace's own rule (openapi/sync.json).
+    let selection: xtask::sync::Selection = serde_json::from_value(
+        xtask::spec::load(&xtask::workspace_root().join("openapi/sync.json")).unwrap(),
+    )
+    .unwrap();
     let file = Path::new("openapi.json");
     let parse_only = median(9, || {
         let v: serde_json::Value = serde_json::from_slice(&doc).unwrap();

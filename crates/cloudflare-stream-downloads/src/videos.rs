@@ -1,0 +1,643 @@
+//! Listing an account's videos: one page ([`Client::list_videos`]), every
+//! page ([`Client::videos`], a `Stream`), and the count
+//! ([`Client::video_count`]).
+//!
+//! # How the walk pages
+//!
+//! The API lists at most 1000 videos per request and has no page token:
+//! the next page is asked for with a creation-time bound taken from the
+//! last video received (`before` when walking newest first, the default;
+//! `after` in ascending order). Cloudflare does not document whether the
+//! bounds are inclusive, nor the order of videos that share one `created`
+//! instant, and many can (bulk uploads, clips). [`VideoWalk`] therefore:
+//!
+//! * overlaps: it asks for the bound moved by [`EPSILON`] (1 µs) past the
+//!   last `created`, so an exclusive server still returns the videos at
+//!   that instant that did not fit on the previous page, and drops the ids
+//!   it has already yielded (it remembers only the ids within `EPSILON` of
+//!   the bound, so memory does not grow with the number of videos);
+//! * when a full page brings nothing new (a page's worth of videos share
+//!   one instant), asks at the bound itself, then 1 µs past it;
+//! * stops when a page holds fewer videos than asked for, or at `max`.
+//!
+//! Every video is yielded exactly once whether the server's bounds are
+//! inclusive or exclusive, with up to a full page of videos sharing one
+//! `created` value at a page boundary. Limits, stated: more videos than a
+//! page (`page_size`) with one identical `created` cannot be paged through
+//! by this API at all (the walk then fails with an error instead of
+//! skipping silently); and the overlap assumes the server compares bounds
+//! at microsecond precision or finer. A page out of creation order, or a
+//! video without `uid` or `created`, is an [`Error::UnexpectedResponse`]:
+//! paging past it could skip videos.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::num::NonZeroU64;
+use std::pin::Pin;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::{Stream, TryStreamExt, stream};
+use reqwest::StatusCode;
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use crate::client::{Client, Envelope};
+use crate::error::{Error, RequestSummary};
+use crate::types::{Creator, Message, Video, VideoStateFilter, VideosResponse};
+
+/// Most videos the API returns per request.
+pub const MAX_PAGE_SIZE: u16 = 1000;
+
+/// How far past the last `created` the next bound is set (see the module
+/// documentation).
+pub const EPSILON: TimeDelta = TimeDelta::microseconds(1);
+
+/// One listed video: the typed [`Video`] and its JSON exactly as the API
+/// sent it (fields newer than the spec included).
+#[derive(Clone)]
+pub struct ListedVideo {
+    video: Video,
+    raw: Box<RawValue>,
+}
+
+impl ListedVideo {
+    /// Decode one video object.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        let raw = RawValue::from_string(json.to_owned())?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: Box<RawValue>) -> Result<Self, serde_json::Error> {
+        let video = serde_json::from_str(raw.get())?;
+        Ok(Self { video, raw })
+    }
+
+    /// The typed video.
+    pub fn video(&self) -> &Video {
+        &self.video
+    }
+
+    /// The video's JSON object as the API sent it (one line, no trailing
+    /// newline, unless the API itself put newlines in it).
+    pub fn raw_json(&self) -> &str {
+        self.raw.get()
+    }
+
+    /// The typed video, dropping the JSON.
+    pub fn into_video(self) -> Video {
+        self.video
+    }
+
+    /// `uid`, if the API sent one.
+    pub fn uid(&self) -> Option<&str> {
+        self.video.uid.as_deref().map(|id| id.as_str())
+    }
+
+    /// `created`, if the API sent one.
+    pub fn created(&self) -> Option<DateTime<Utc>> {
+        self.video.created
+    }
+}
+
+/// Equal when the API sent the same JSON text.
+impl PartialEq for ListedVideo {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw.get() == other.raw.get()
+    }
+}
+
+impl fmt::Debug for ListedVideo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.video.fmt(f)
+    }
+}
+
+impl std::ops::Deref for ListedVideo {
+    type Target = Video;
+    fn deref(&self) -> &Video {
+        &self.video
+    }
+}
+
+/// The `result` of the listing: the videos of one page, each with its JSON
+/// as sent. (Replaces the generated array type; see
+/// `openapi/patches/06-named-video-list.json`.)
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VideoList(pub Vec<ListedVideo>);
+
+impl<'de> Deserialize<'de> for VideoList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items;
+        impl<'de> Visitor<'de> for Items {
+            type Value = VideoList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of videos")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<VideoList, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1000));
+                while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+                    let index = out.len();
+                    let video = ListedVideo::from_raw(raw).map_err(|e| {
+                        serde::de::Error::custom(format!("video {index} of the page: {e}"))
+                    })?;
+                    out.push(video);
+                }
+                Ok(VideoList(out))
+            }
+        }
+        deserializer.deserialize_seq(Items)
+    }
+}
+
+impl Serialize for VideoList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|v| &v.raw))
+    }
+}
+
+impl schemars::JsonSchema for VideoList {
+    fn schema_name() -> String {
+        "VideoList".to_owned()
+    }
+
+    fn json_schema(generator: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        <Vec<Video>>::json_schema(generator)
+    }
+}
+
+/// One page of the listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideosPage {
+    /// The videos, in the order the API sent them.
+    pub videos: Vec<ListedVideo>,
+    /// `total`: videos matching the filters (with `include_counts`).
+    pub total: Option<i64>,
+    /// `range`: "the total number of remaining videos based on cursor
+    /// position" (not used by the walk: its meaning is not documented
+    /// precisely enough to stop on).
+    pub range: Option<i64>,
+}
+
+impl Envelope for VideosResponse {
+    type Result = VideosPage;
+    fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<VideosPage>) {
+        let page = self.result.map(|list| VideosPage {
+            videos: list.0,
+            total: self.total,
+            range: self.range,
+        });
+        (self.success, self.errors.0, self.messages.0, page)
+    }
+}
+
+/// Which videos to list, and how. Filters map to the API's query
+/// parameters; everything is checked before any request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoQuery {
+    /// `status`: only videos in this processing state.
+    pub status: Option<VideoStateFilter>,
+    /// `creator`: only videos with this creator id (at most 64 characters).
+    pub creator: Option<String>,
+    /// `search`: partial match on `meta.name` (slow on large libraries).
+    pub search: Option<String>,
+    /// `video_name`: exact match on `meta.name`.
+    pub video_name: Option<String>,
+    /// `after`: only videos created after this instant (the server's
+    /// inclusivity applies).
+    pub created_after: Option<DateTime<Utc>>,
+    /// `before`: only videos created before this instant.
+    pub created_before: Option<DateTime<Utc>>,
+    /// `asc`: oldest first (default: newest first, as the API).
+    pub ascending: bool,
+    /// Stop after this many videos.
+    pub max: Option<u64>,
+    /// Videos per request, 1..=1000 (default 1000, the API's maximum).
+    pub page_size: u16,
+}
+
+impl Default for VideoQuery {
+    fn default() -> Self {
+        Self {
+            status: None,
+            creator: None,
+            search: None,
+            video_name: None,
+            created_after: None,
+            created_before: None,
+            ascending: false,
+            max: None,
+            page_size: MAX_PAGE_SIZE,
+        }
+    }
+}
+
+impl VideoQuery {
+    /// Every video of the account, newest first.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Only videos in `state`.
+    pub fn status(mut self, state: VideoStateFilter) -> Self {
+        self.status = Some(state);
+        self
+    }
+
+    /// Only videos of this creator.
+    pub fn creator(mut self, creator: impl Into<String>) -> Self {
+        self.creator = Some(creator.into());
+        self
+    }
+
+    /// Partial match on `meta.name`.
+    pub fn search(mut self, text: impl Into<String>) -> Self {
+        self.search = Some(text.into());
+        self
+    }
+
+    /// Exact match on `meta.name`.
+    pub fn video_name(mut self, name: impl Into<String>) -> Self {
+        self.video_name = Some(name.into());
+        self
+    }
+
+    /// Only videos created after `t`.
+    pub fn created_after(mut self, t: DateTime<Utc>) -> Self {
+        self.created_after = Some(t);
+        self
+    }
+
+    /// Only videos created before `t`.
+    pub fn created_before(mut self, t: DateTime<Utc>) -> Self {
+        self.created_before = Some(t);
+        self
+    }
+
+    /// Oldest first.
+    pub fn ascending(mut self, ascending: bool) -> Self {
+        self.ascending = ascending;
+        self
+    }
+
+    /// At most `n` videos.
+    pub fn max(mut self, n: u64) -> Self {
+        self.max = Some(n);
+        self
+    }
+
+    /// Videos per request (1..=1000).
+    pub fn page_size(mut self, n: u16) -> Self {
+        self.page_size = n;
+        self
+    }
+
+    fn check(&self) -> Result<Option<Creator>, Error> {
+        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
+            return Err(Error::InvalidInput {
+                what: "page size",
+                reason: format!("{} is not in 1..={MAX_PAGE_SIZE}", self.page_size),
+            });
+        }
+        if let (Some(a), Some(b)) = (self.created_after, self.created_before)
+            && a >= b
+        {
+            return Err(Error::InvalidInput {
+                what: "created-time bounds",
+                reason: format!("created after {a} and before {b} selects nothing"),
+            });
+        }
+        self.creator
+            .as_deref()
+            .map(|c| {
+                Creator::try_from(c).map_err(|e| Error::InvalidInput {
+                    what: "creator",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+}
+
+/// The bounds and size of one request of a walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// `after`.
+    pub after: Option<DateTime<Utc>>,
+    /// `before`.
+    pub before: Option<DateTime<Utc>>,
+    /// `limit`.
+    pub limit: u16,
+}
+
+/// The paging logic of [`Client::videos`], without I/O: ask
+/// [`next_request`](Self::next_request) what to send, give the answer to
+/// [`accept`](Self::accept), yield what it returns. See the module
+/// documentation for why it neither skips nor repeats.
+#[derive(Debug, Clone)]
+pub struct VideoWalk {
+    ascending: bool,
+    user_after: Option<DateTime<Utc>>,
+    user_before: Option<DateTime<Utc>>,
+    page_size: u16,
+    remaining: Option<u64>,
+    /// `created` of the last video of the last full page.
+    bound: Option<DateTime<Utc>>,
+    /// 0: overlap past the bound; 1: at the bound; 2: one step short of it.
+    stage: u8,
+    /// Ids already yielded whose `created` is within `EPSILON` of `bound`.
+    window: HashMap<String, DateTime<Utc>>,
+    last_request: Option<PageRequest>,
+    done: bool,
+    pages: u64,
+}
+
+impl VideoWalk {
+    /// A walk over `query`'s videos.
+    pub fn new(query: &VideoQuery) -> Self {
+        Self {
+            ascending: query.ascending,
+            user_after: query.created_after,
+            user_before: query.created_before,
+            page_size: query.page_size.clamp(1, MAX_PAGE_SIZE),
+            remaining: query.max,
+            bound: None,
+            stage: 0,
+            window: HashMap::new(),
+            last_request: None,
+            done: query.max == Some(0),
+            pages: 0,
+        }
+    }
+
+    /// Pages accepted so far.
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// The next request, or `None` when the walk is over.
+    pub fn next_request(&mut self) -> Option<PageRequest> {
+        if self.done {
+            return None;
+        }
+        let (mut after, mut before) = (self.user_after, self.user_before);
+        if let Some(bound) = self.bound {
+            let step = match self.stage {
+                0 => EPSILON,
+                1 => TimeDelta::zero(),
+                _ => -EPSILON,
+            };
+            if self.ascending {
+                let b = bound - step;
+                after = Some(self.user_after.map_or(b, |u| u.max(b)));
+            } else {
+                let b = bound + step;
+                before = Some(self.user_before.map_or(b, |u| u.min(b)));
+            }
+        }
+        let request = PageRequest {
+            after,
+            before,
+            limit: self.page_size,
+        };
+        self.last_request = Some(request);
+        Some(request)
+    }
+
+    /// Take the answer to the last request; returns the videos not yielded
+    /// before, in the API's order. An `Err` explains why the walk cannot
+    /// go on without risking a skip; the walk is then over.
+    pub fn accept(&mut self, page: Vec<ListedVideo>) -> Result<Vec<ListedVideo>, String> {
+        let result = self.accept_inner(page);
+        if result.is_err() {
+            self.done = true;
+        }
+        result
+    }
+
+    fn accept_inner(&mut self, page: Vec<ListedVideo>) -> Result<Vec<ListedVideo>, String> {
+        let Some(request) = self.last_request.take() else {
+            return Err("a page was accepted without a request".into());
+        };
+        self.pages += 1;
+        let full = page.len() >= usize::from(request.limit);
+        let mut previous: Option<DateTime<Utc>> = None;
+        for (i, v) in page.iter().enumerate() {
+            let (Some(_), Some(created)) = (v.uid(), v.created()) else {
+                return Err(format!(
+                    "video {i} of the page has no `uid` or no `created`: the walk pages by \
+                     creation time and cannot place it"
+                ));
+            };
+            if let Some(p) = previous
+                && (if self.ascending {
+                    created < p
+                } else {
+                    created > p
+                })
+            {
+                return Err(format!(
+                    "the page is not in {} creation order at video {i} ({created} after {p}): \
+                     paging on would skip videos",
+                    if self.ascending {
+                        "ascending"
+                    } else {
+                        "descending"
+                    }
+                ));
+            }
+            previous = Some(created);
+        }
+
+        let mut fresh = Vec::new();
+        for v in page.iter() {
+            let uid = v.uid().unwrap_or_default();
+            if self.window.contains_key(uid)
+                || fresh.iter().any(|f: &ListedVideo| f.uid() == Some(uid))
+            {
+                continue;
+            }
+            fresh.push(v.clone());
+        }
+        if let Some(remaining) = self.remaining.as_mut() {
+            let keep = usize::try_from(*remaining)
+                .unwrap_or(usize::MAX)
+                .min(fresh.len());
+            fresh.truncate(keep);
+            *remaining -= keep as u64;
+            if *remaining == 0 {
+                self.done = true;
+            }
+        }
+        if !full {
+            self.done = true;
+            return Ok(fresh);
+        }
+        if fresh.is_empty() {
+            // A full page of videos already yielded: a page's worth share
+            // the bound's instant. Step to the bound, then past it.
+            if self.stage >= 2 {
+                let at = self.bound.map(|b| b.to_rfc3339()).unwrap_or_default();
+                return Err(format!(
+                    "more than {} videos share the creation time {at}: the API cannot page \
+                     past them (use a larger page size)",
+                    request.limit
+                ));
+            }
+            self.stage += 1;
+            return Ok(fresh);
+        }
+        // Progress: the new bound is the last video's `created`; remember
+        // what was yielded within EPSILON of it.
+        let bound = page
+            .last()
+            .and_then(ListedVideo::created)
+            .unwrap_or_default();
+        let near = |t: DateTime<Utc>| {
+            if self.ascending {
+                t <= bound && t >= bound - EPSILON
+            } else {
+                t >= bound && t <= bound + EPSILON
+            }
+        };
+        self.window.retain(|_, t| near(*t));
+        for v in &page {
+            if let (Some(uid), Some(t)) = (v.uid(), v.created())
+                && near(t)
+            {
+                self.window.insert(uid.to_owned(), t);
+            }
+        }
+        self.bound = Some(bound);
+        self.stage = 0;
+        Ok(fresh)
+    }
+}
+
+/// The videos of a walk, as they arrive.
+pub type VideoStream = Pin<Box<dyn Stream<Item = Result<ListedVideo, Error>> + Send>>;
+
+impl Client {
+    /// One request of the listing (`GET /accounts/{account_id}/stream`):
+    /// the filters of `query`, the given bounds and `limit`, and
+    /// `include_counts`.
+    pub async fn list_videos(
+        &self,
+        query: &VideoQuery,
+        page: PageRequest,
+        include_counts: bool,
+    ) -> Result<VideosPage, Error> {
+        let creator = query.check()?;
+        let account = self.account()?;
+        let request = self.listing_request();
+        let limit = NonZeroU64::new(u64::from(page.limit)).ok_or_else(|| Error::InvalidInput {
+            what: "page size",
+            reason: "0 is not in 1..=1000".into(),
+        })?;
+        let call = self.generated();
+        let result = call
+            .list_videos(
+                &account,
+                page.after.as_ref(),
+                query.ascending.then_some(&true),
+                page.before.as_ref(),
+                creator.as_ref(),
+                None,
+                None,
+                include_counts.then_some(&true),
+                Some(limit),
+                None,
+                None,
+                query.search.as_ref(),
+                None,
+                query.status,
+                None,
+                query.video_name.as_ref(),
+            )
+            .await;
+        self.finish_with_result(&call, request, result).await
+    }
+
+    /// Every video matching `query`, page by page (at most 1000 per
+    /// request), as a `Stream`: each video exactly once, memory flat in the
+    /// number of videos (one page at a time). See the [module
+    /// documentation](crate::videos) for how the walk pages. The query is
+    /// checked before any request; an error ends the stream.
+    ///
+    /// ```no_run
+    /// use futures_util::TryStreamExt;
+    /// use cloudflare_stream_downloads::{Client, VideoQuery};
+    /// # async fn run() -> Result<(), cloudflare_stream_downloads::Error> {
+    /// let client = Client::from_env()?;
+    /// let mut videos = client.videos(VideoQuery::all());
+    /// while let Some(v) = videos.try_next().await? {
+    ///     println!("{} {:?}", v.uid().unwrap_or("?"), v.created());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn videos(&self, query: VideoQuery) -> VideoStream {
+        let client = self.clone();
+        let walk = VideoWalk::new(&query);
+        let pages = stream::try_unfold(
+            (client, query, walk, false),
+            |(client, query, mut walk, checked)| async move {
+                if !checked {
+                    query.check()?;
+                    client.account()?;
+                }
+                let Some(request) = walk.next_request() else {
+                    return Ok(None);
+                };
+                let page = client.list_videos(&query, request, false).await?;
+                let fresh = walk
+                    .accept(page.videos)
+                    .map_err(|reason| client.unusable_listing(reason))?;
+                Ok(Some((fresh, (client, query, walk, true))))
+            },
+        );
+        Box::pin(
+            pages
+                .map_ok(|fresh| stream::iter(fresh.into_iter().map(Ok)))
+                .try_flatten(),
+        )
+    }
+
+    /// How many videos match `query`'s filters and bounds (`total` of
+    /// `include_counts`; one request of one video).
+    pub async fn video_count(&self, query: &VideoQuery) -> Result<u64, Error> {
+        let page = PageRequest {
+            after: query.created_after,
+            before: query.created_before,
+            limit: 1,
+        };
+        let answer = self.list_videos(query, page, true).await?;
+        let total = answer.total.ok_or_else(|| {
+            self.unusable_listing(
+                "`include_counts=true` was asked, but the answer has no `total`".into(),
+            )
+        })?;
+        u64::try_from(total)
+            .map_err(|_| self.unusable_listing(format!("a negative `total`: {total}")))
+    }
+
+    fn listing_request(&self) -> RequestSummary {
+        RequestSummary {
+            method: "GET".into(),
+            path: format!(
+                "{}/accounts/{}/stream",
+                self.shared.base_path,
+                self.account_id().unwrap_or_default()
+            ),
+        }
+    }
+
+    /// A listing answer that decoded but cannot be used as it is.
+    fn unusable_listing(&self, reason: String) -> Error {
+        Error::UnexpectedResponse {
+            request: self.listing_request(),
+            status: StatusCode::OK,
+            content_type: Some("application/json".into()),
+            body_snippet: reason,
+        }
+    }
+}
