@@ -378,11 +378,10 @@ async fn a_502_html_page_is_an_unexpected_response_after_the_retries() {
 async fn truncated_json_keeps_its_status() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string(r#"{"success": true, "errors": [], "mess"#),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"success": true, "errors": [], "mess"#,
+            "application/json",
+        ))
         .mount(&server)
         .await;
     let err = client(&server).list_downloads(VIDEO).await.unwrap_err();
@@ -391,6 +390,62 @@ async fn truncated_json_keeps_its_status() {
         "{err:?}"
     );
     assert!(err.to_string().contains("\\\"mess"), "{err}");
+    // The content type the server really sent, not "no content type".
+    assert!(
+        matches!(&err, Error::UnexpectedResponse { content_type: Some(ct), .. } if ct == "application/json"),
+        "{err:?}"
+    );
+}
+
+/// A body over the cap is never buffered whole: an UnexpectedResponse with
+/// the status and content type, for a success and for an error status.
+#[tokio::test]
+async fn an_answer_over_the_size_cap_is_refused_not_buffered() {
+    let server = MockServer::start().await;
+    let huge = format!(
+        r#"{{"success": true, "errors": [], "messages": [], "result": {{}}, "pad": "{}"}}"#,
+        "x".repeat(3 * 1024 * 1024)
+    );
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(huge.clone(), "application/json"))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(418).set_body_raw(huge, "text/plain"))
+        .mount(&server)
+        .await;
+    let capped = Client::builder()
+        .base_url(format!("{}/client/v4", server.uri()))
+        .account_id(ACCOUNT)
+        .api_token(TOKEN)
+        .max_response_bytes(1024 * 1024)
+        .build()
+        .unwrap();
+    let err = capped.list_downloads(VIDEO).await.unwrap_err();
+    match &err {
+        Error::UnexpectedResponse {
+            status,
+            content_type,
+            body_snippet,
+            ..
+        } => {
+            assert_eq!(status.as_u16(), 200);
+            assert_eq!(content_type.as_deref(), Some("application/json"));
+            assert!(
+                body_snippet.contains("larger than 1048576 bytes"),
+                "{body_snippet}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = capped.delete_downloads(VIDEO).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::UnexpectedResponse { status, body_snippet, .. }
+            if status.as_u16() == 418 && body_snippet.contains("larger than")),
+        "{err:?}"
+    );
+    // Under the default cap (32 MiB) the same answer decodes.
+    assert!(client(&server).list_downloads(VIDEO).await.is_ok());
 }
 
 #[tokio::test]

@@ -383,3 +383,33 @@ async fn fetch_refuses_what_it_cannot_fetch_safely() {
     }
     assert!(!target.exists());
 }
+
+/// Cloudflare adds status values without notice: `queued` is not ready
+/// yet, and the wait goes on until `ready`.
+#[tokio::test]
+async fn wait_keeps_waiting_through_an_unknown_status() {
+    let server = MockServer::start().await;
+    mount_once(&server, "GET", list_body("default", "queued", 0.0)).await;
+    mount_once(&server, "GET", list_body("default", "queued", 0.0)).await;
+    mount_once(&server, "GET", list_body("default", "ready", 100.0)).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let ready = client(&server.uri(), 0)
+        .wait_until_ready(
+            VIDEO,
+            DownloadType::Default,
+            fast_wait()
+                .on_progress(move |d: &Download| sink.lock().unwrap().push(d.status.clone())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ready.status, DownloadStatus::Ready);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            DownloadStatus::Unknown("queued".into()),
+            DownloadStatus::Unknown("queued".into()),
+            DownloadStatus::Ready
+        ]
+    );
+}

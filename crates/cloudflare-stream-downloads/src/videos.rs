@@ -17,15 +17,17 @@
 //!   it has already yielded (it remembers only the ids within `EPSILON` of
 //!   the bound, so memory does not grow with the number of videos);
 //! * when a full page brings nothing new (a page's worth of videos share
-//!   one instant), asks at the bound itself, then 1 µs past it;
+//!   one instant), counts the videos at that instant (`include_counts`,
+//!   one or two requests of one video) and, if it has seen them all, asks
+//!   at the bound itself, then 1 µs past it;
 //! * stops when a page holds fewer videos than asked for, or at `max`.
 //!
 //! Every video is yielded exactly once whether the server's bounds are
 //! inclusive or exclusive, with up to a full page of videos sharing one
 //! `created` value at a page boundary. Limits, stated: more videos than a
 //! page (`page_size`) with one identical `created` cannot be paged through
-//! by this API at all (the walk then fails with an error instead of
-//! skipping silently); and the overlap assumes the server compares bounds
+//! by this API at all (the count finds them, and the walk fails with an
+//! error instead of skipping silently); and the overlap assumes the server compares bounds
 //! at microsecond precision or finer. A page out of creation order, or a
 //! video without `uid` or `created`, is an [`Error::UnexpectedResponse`]:
 //! paging past it could skip videos.
@@ -328,12 +330,29 @@ pub struct PageRequest {
     pub before: Option<DateTime<Utc>>,
     /// `limit`.
     pub limit: u16,
+    /// `include_counts`: this request only counts (see [`VideoWalk`]).
+    pub include_counts: bool,
+}
+
+/// Where a stuck walk is in checking the videos at its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TieCheck {
+    /// Count videos strictly within `EPSILON` of the bound.
+    Wide,
+    /// Count videos at exactly the bound (`after = before = bound`).
+    Narrow { wide: u64 },
 }
 
 /// The paging logic of [`Client::videos`], without I/O: ask
 /// [`next_request`](Self::next_request) what to send, give the answer to
 /// [`accept`](Self::accept), yield what it returns. See the module
 /// documentation for why it neither skips nor repeats.
+///
+/// When a full page brings nothing new, a page's worth of videos share the
+/// bound's instant. Before stepping past it, the walk counts them
+/// (`include_counts`, one or two requests of one video): exactly a page's
+/// worth, all seen, and it moves on; more, and the walk ends with an error
+/// instead of skipping the ones the API cannot page to.
 #[derive(Debug, Clone)]
 pub struct VideoWalk {
     ascending: bool,
@@ -345,11 +364,15 @@ pub struct VideoWalk {
     bound: Option<DateTime<Utc>>,
     /// 0: overlap past the bound; 1: at the bound; 2: one step short of it.
     stage: u8,
+    /// A count of the videos at the bound is under way.
+    check: Option<TieCheck>,
+    /// The bound whose videos were counted and all seen.
+    checked: Option<DateTime<Utc>>,
     /// Ids already yielded whose `created` is within `EPSILON` of `bound`.
     window: HashMap<String, DateTime<Utc>>,
     last_request: Option<PageRequest>,
     done: bool,
-    pages: u64,
+    requests: u64,
 }
 
 impl VideoWalk {
@@ -363,16 +386,18 @@ impl VideoWalk {
             remaining: query.max,
             bound: None,
             stage: 0,
+            check: None,
+            checked: None,
             window: HashMap::new(),
             last_request: None,
             done: query.max == Some(0),
-            pages: 0,
+            requests: 0,
         }
     }
 
-    /// Pages accepted so far.
-    pub fn pages(&self) -> u64 {
-        self.pages
+    /// Answers accepted so far (pages and counts).
+    pub fn requests(&self) -> u64 {
+        self.requests
     }
 
     /// The next request, or `None` when the walk is over.
@@ -380,25 +405,42 @@ impl VideoWalk {
         if self.done {
             return None;
         }
-        let (mut after, mut before) = (self.user_after, self.user_before);
-        if let Some(bound) = self.bound {
-            let step = match self.stage {
-                0 => EPSILON,
-                1 => TimeDelta::zero(),
-                _ => -EPSILON,
-            };
-            if self.ascending {
-                let b = bound - step;
-                after = Some(self.user_after.map_or(b, |u| u.max(b)));
-            } else {
-                let b = bound + step;
-                before = Some(self.user_before.map_or(b, |u| u.min(b)));
+        let request = match (self.check, self.bound) {
+            (Some(TieCheck::Wide), Some(t)) => PageRequest {
+                after: Some(t - EPSILON),
+                before: Some(t + EPSILON),
+                limit: 1,
+                include_counts: true,
+            },
+            (Some(TieCheck::Narrow { .. }), Some(t)) => PageRequest {
+                after: Some(t),
+                before: Some(t),
+                limit: 1,
+                include_counts: true,
+            },
+            (_, bound) => {
+                let (mut after, mut before) = (self.user_after, self.user_before);
+                if let Some(bound) = bound {
+                    let step = match self.stage {
+                        0 => EPSILON,
+                        1 => TimeDelta::zero(),
+                        _ => -EPSILON,
+                    };
+                    if self.ascending {
+                        let b = bound - step;
+                        after = Some(self.user_after.map_or(b, |u| u.max(b)));
+                    } else {
+                        let b = bound + step;
+                        before = Some(self.user_before.map_or(b, |u| u.min(b)));
+                    }
+                }
+                PageRequest {
+                    after,
+                    before,
+                    limit: self.page_size,
+                    include_counts: false,
+                }
             }
-        }
-        let request = PageRequest {
-            after,
-            before,
-            limit: self.page_size,
         };
         self.last_request = Some(request);
         Some(request)
@@ -407,19 +449,75 @@ impl VideoWalk {
     /// Take the answer to the last request; returns the videos not yielded
     /// before, in the API's order. An `Err` explains why the walk cannot
     /// go on without risking a skip; the walk is then over.
-    pub fn accept(&mut self, page: Vec<ListedVideo>) -> Result<Vec<ListedVideo>, String> {
-        let result = self.accept_inner(page);
+    pub fn accept(&mut self, page: VideosPage) -> Result<Vec<ListedVideo>, String> {
+        let result = match self.last_request.take() {
+            None => Err("an answer was accepted without a request".into()),
+            Some(request) => {
+                self.requests += 1;
+                if request.include_counts {
+                    self.accept_count(page.total)
+                } else {
+                    self.accept_page(request, page.videos)
+                }
+            }
+        };
         if result.is_err() {
             self.done = true;
         }
         result
     }
 
-    fn accept_inner(&mut self, page: Vec<ListedVideo>) -> Result<Vec<ListedVideo>, String> {
-        let Some(request) = self.last_request.take() else {
-            return Err("a page was accepted without a request".into());
+    fn accept_count(&mut self, total: Option<i64>) -> Result<Vec<ListedVideo>, String> {
+        let total = total
+            .and_then(|t| u64::try_from(t).ok())
+            .ok_or("`include_counts=true` was asked, but the answer has no `total`")?;
+        let bound = self.bound.unwrap_or_default();
+        // Seen videos strictly within EPSILON of the bound (the window).
+        let seen_near = self
+            .window
+            .values()
+            .filter(|t| (**t - bound).abs() < EPSILON)
+            .count() as u64;
+        let too_many = |count: u64| {
+            format!(
+                "{count} videos share the creation time {}, more than a page ({}): the API \
+                 cannot page past them",
+                bound.to_rfc3339(),
+                self.page_size
+            )
         };
-        self.pages += 1;
+        let page = u64::from(self.page_size);
+        match self.check.take() {
+            Some(TieCheck::Wide) if total <= seen_near => {}
+            Some(TieCheck::Wide) => {
+                // More than seen: more ties, or (inclusive server) videos
+                // one step away. Count the bound's instant alone.
+                self.check = Some(TieCheck::Narrow { wide: total });
+                return Ok(Vec::new());
+            }
+            // Exclusive server (`after = before` is empty): the wide count
+            // was the bound's instant alone. Its page held every tie it
+            // could, so unseen ones mean more than a page.
+            Some(TieCheck::Narrow { wide }) if total == 0 => return Err(too_many(wide)),
+            // Inclusive server: a page's worth or fewer at the bound are all
+            // returned by asking at the bound itself (next, stage 1),
+            // without the neighbours one step away that filled the page.
+            Some(TieCheck::Narrow { .. }) if total > page => return Err(too_many(total)),
+            Some(TieCheck::Narrow { .. }) => {}
+            None => return Err("a count was accepted that was not asked for".into()),
+        }
+        // The videos at the bound fit on a page: ask at the bound, then
+        // past it.
+        self.checked = self.bound;
+        self.stage = 1;
+        Ok(Vec::new())
+    }
+
+    fn accept_page(
+        &mut self,
+        request: PageRequest,
+        page: Vec<ListedVideo>,
+    ) -> Result<Vec<ListedVideo>, String> {
         let full = page.len() >= usize::from(request.limit);
         let mut previous: Option<DateTime<Utc>> = None;
         for (i, v) in page.iter().enumerate() {
@@ -449,12 +547,10 @@ impl VideoWalk {
             previous = Some(created);
         }
 
-        let mut fresh = Vec::new();
-        for v in page.iter() {
+        let mut fresh: Vec<ListedVideo> = Vec::new();
+        for v in &page {
             let uid = v.uid().unwrap_or_default();
-            if self.window.contains_key(uid)
-                || fresh.iter().any(|f: &ListedVideo| f.uid() == Some(uid))
-            {
+            if self.window.contains_key(uid) || fresh.iter().any(|f| f.uid() == Some(uid)) {
                 continue;
             }
             fresh.push(v.clone());
@@ -475,16 +571,19 @@ impl VideoWalk {
         }
         if fresh.is_empty() {
             // A full page of videos already yielded: a page's worth share
-            // the bound's instant. Step to the bound, then past it.
-            if self.stage >= 2 {
-                let at = self.bound.map(|b| b.to_rfc3339()).unwrap_or_default();
+            // the bound's instant. Count them once, then step to the bound
+            // and past it.
+            if self.checked != self.bound {
+                self.check = Some(TieCheck::Wide);
+            } else if self.stage < 2 {
+                self.stage += 1;
+            } else {
                 return Err(format!(
-                    "more than {} videos share the creation time {at}: the API cannot page \
-                     past them (use a larger page size)",
-                    request.limit
+                    "the server keeps answering videos already listed around {}; \
+                     paging on could skip videos",
+                    self.bound.map(|b| b.to_rfc3339()).unwrap_or_default()
                 ));
             }
-            self.stage += 1;
             return Ok(fresh);
         }
         // Progress: the new bound is the last video's `created`; remember
@@ -519,13 +618,12 @@ pub type VideoStream = Pin<Box<dyn Stream<Item = Result<ListedVideo, Error>> + S
 
 impl Client {
     /// One request of the listing (`GET /accounts/{account_id}/stream`):
-    /// the filters of `query`, the given bounds and `limit`, and
-    /// `include_counts`.
+    /// the filters of `query` (its bounds, order and page size are
+    /// replaced by `page`'s).
     pub async fn list_videos(
         &self,
         query: &VideoQuery,
         page: PageRequest,
-        include_counts: bool,
     ) -> Result<VideosPage, Error> {
         let creator = query.check()?;
         let account = self.account()?;
@@ -544,7 +642,7 @@ impl Client {
                 creator.as_ref(),
                 None,
                 None,
-                include_counts.then_some(&true),
+                page.include_counts.then_some(&true),
                 Some(limit),
                 None,
                 None,
@@ -588,9 +686,9 @@ impl Client {
                 let Some(request) = walk.next_request() else {
                     return Ok(None);
                 };
-                let page = client.list_videos(&query, request, false).await?;
+                let page = client.list_videos(&query, request).await?;
                 let fresh = walk
-                    .accept(page.videos)
+                    .accept(page)
                     .map_err(|reason| client.unusable_listing(reason))?;
                 Ok(Some((fresh, (client, query, walk, true))))
             },
@@ -609,8 +707,9 @@ impl Client {
             after: query.created_after,
             before: query.created_before,
             limit: 1,
+            include_counts: true,
         };
-        let answer = self.list_videos(query, page, true).await?;
+        let answer = self.list_videos(query, page).await?;
         let total = answer.total.ok_or_else(|| {
             self.unusable_listing(
                 "`include_counts=true` was asked, but the answer has no `total`".into(),

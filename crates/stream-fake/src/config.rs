@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::catalog::{Bounds, CatalogVideo};
 use crate::faults::FaultRule;
 
 /// The API token the fake accepts by default.
@@ -47,8 +48,15 @@ pub struct FakeConfig {
     pub api_key: (String, String),
     /// Accepted user service key.
     pub user_service_key: String,
-    /// Known videos.
+    /// Known videos (ready, listed with creation times before the
+    /// generated ones).
     pub videos: Vec<String>,
+    /// How many more videos to generate ([`crate::catalog::generate`]).
+    pub generated_videos: usize,
+    /// Listed videos given one by one (exact creation-time layouts).
+    pub catalog: Vec<CatalogVideo>,
+    /// Whether the listing's `after`/`before` bounds are inclusive.
+    pub bounds: Bounds,
     /// Size of every served file, in bytes.
     pub file_size: u64,
     /// How generation progresses.
@@ -67,6 +75,9 @@ impl Default for FakeConfig {
             api_key: (DEFAULT_EMAIL.into(), DEFAULT_API_KEY.into()),
             user_service_key: DEFAULT_SERVICE_KEY.into(),
             videos: vec![DEFAULT_VIDEO.into()],
+            generated_videos: 0,
+            catalog: Vec::new(),
+            bounds: Bounds::default(),
             file_size: 1024 * 1024,
             progress: Progress::PerPoll { step: 25.0 },
             faults: Vec::new(),

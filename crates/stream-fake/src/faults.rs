@@ -7,6 +7,8 @@ use std::time::Duration;
 /// A route of the fake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
+    /// `GET /accounts/{account}/stream` (the video listing).
+    ListVideos,
     /// `GET …/downloads`
     List,
     /// `POST …/downloads`
@@ -34,6 +36,7 @@ impl FromStr for Route {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(match s {
+            "videos" => Route::ListVideos,
             "list" => Route::List,
             "create" => Route::Create,
             "delete" => Route::Delete,
@@ -43,7 +46,7 @@ impl FromStr for Route {
             "any" => Route::Any,
             other => {
                 return Err(format!(
-                    "unknown route {other:?} (list, create, delete, create-type, delete-type, file, any)"
+                    "unknown route {other:?} (videos, list, create, delete, create-type, delete-type, file, any)"
                 ));
             }
         })

@@ -11,6 +11,11 @@
 //!   `customer-<code>.cloudflarestream.com`): deterministic bytes produced on
 //!   the fly ([`content`]), `Content-Length`, `Range`/206, `?filename=`; no
 //!   credentials needed, and any received are recorded.
+//! * The listing of the account's videos (`GET …/stream`), over a
+//!   deterministic account of any size ([`catalog`]), with the bounds'
+//!   inclusivity as a setting ([`Bounds`]). Creating downloads of a video
+//!   not ready to stream fails (code 10011); the download host answers 401
+//!   for a video that requires signed URLs.
 //! * Fault injection per route ([`Fault`], [`FaultRule`]).
 //!
 //! Built on axum (tokio + hyper), the mainstream Rust HTTP server stack: the
@@ -26,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod config;
 pub mod content;
 pub mod faults;
@@ -35,9 +41,10 @@ pub mod state;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+pub use catalog::{Bounds, CatalogVideo};
 pub use config::{FakeConfig, Progress};
 pub use faults::{Fault, FaultRule, RetryAfter, Route};
-pub use server::{AUTH_ERROR, INVALID_ID, NO_ROUTE, NOT_FOUND, RATE_LIMITED};
+pub use server::{AUTH_ERROR, BAD_QUERY, INVALID_ID, NO_ROUTE, NOT_FOUND, NOT_READY, RATE_LIMITED};
 pub use state::{DownloadView, FileRequest, Kind, VideoOptions};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -105,6 +112,21 @@ impl StreamFake {
     /// Make a video known (`options.fails_at` makes its downloads fail).
     pub fn add_video(&self, id: &str, options: VideoOptions) {
         self.world.lock().unwrap().add_video(id, options);
+    }
+
+    /// Add (or replace) a listed video.
+    pub fn add_listed_video(&self, video: CatalogVideo) {
+        self.world.lock().unwrap().add_listed(video);
+    }
+
+    /// Delete a video: it leaves the listing, and its operations answer 404.
+    pub fn delete_video(&self, id: &str) {
+        self.world.lock().unwrap().remove_video(id);
+    }
+
+    /// The listed videos, oldest first (ties by `uid`).
+    pub fn catalog(&self) -> Vec<CatalogVideo> {
+        self.world.lock().unwrap().catalog.clone()
     }
 
     /// Arm a fault.

@@ -33,6 +33,15 @@ struct Args {
     /// A known video id (repeatable).
     #[arg(long = "video", default_values_t = [stream_fake::config::DEFAULT_VIDEO.to_owned()])]
     videos: Vec<String>,
+    /// Also serve a deterministic account of N more videos in the listing
+    /// (ids, creation times with ties, durations, sizes, names, a mix of
+    /// states, some not ready to stream, some requiring signed URLs).
+    #[arg(long = "videos", default_value_t = 0)]
+    generated_videos: usize,
+    /// Whether the listing's after/before bounds include a video created
+    /// exactly at the bound (Cloudflare does not document it).
+    #[arg(long, default_value = "exclusive", value_parser = ["exclusive", "inclusive"])]
+    bounds: String,
     /// A known video whose downloads end in status `error` at 40 % (repeatable).
     #[arg(long = "failing-video")]
     failing_videos: Vec<String>,
@@ -52,7 +61,7 @@ struct Args {
 
 const AFTER_HELP: &str = "\
 Faults (ROUTE=FAULT[*TIMES]; without *TIMES, every request):
-  routes: list, create, delete, create-type, delete-type, file, any
+  routes: videos, list, create, delete, create-type, delete-type, file, any
   faults: 429[:SECS]  429-date[:SECS]  429-bare  5xx[:STATUS] (or 502, 503…)
           success-false  slow[:DURATION]  cut  truncated  ignore-range
   e.g.    --fault list=429:2*3  --fault file=cut*1  --fault any=slow:500ms";
@@ -68,6 +77,9 @@ async fn main() -> std::io::Result<()> {
         api_key: (args.api_email, args.api_key),
         user_service_key: args.user_service_key,
         videos: args.videos,
+        generated_videos: args.generated_videos,
+        catalog: Vec::new(),
+        bounds: args.bounds.parse().map_err(std::io::Error::other)?,
         file_size: args.file_size.as_u64(),
         progress: match args.ready_after {
             Some(duration) => Progress::OverTime { duration },
@@ -101,6 +113,12 @@ async fn main() -> std::io::Result<()> {
     );
     println!("  download host: {}", fake.files_base_url());
     println!("  videos: {}", c.videos.join(", "));
+    if c.generated_videos > 0 {
+        println!(
+            "  listing: {} more generated videos, {:?} bounds",
+            c.generated_videos, c.bounds
+        );
+    }
     for rule in &c.faults {
         println!("  fault: {rule}");
     }

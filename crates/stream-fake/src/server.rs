@@ -12,9 +12,9 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::content;
 use crate::faults::{Fault, RetryAfter, Route};
 use crate::state::{FileRequest, Kind, World};
+use crate::{catalog, content};
 
 pub(crate) type Shared = Arc<Mutex<World>>;
 
@@ -33,10 +33,16 @@ pub const NO_ROUTE: (i64, &str) = (7003, "No route for the URI");
 /// sends 971 here, below the spec's `minimum: 1000`; the fake follows the
 /// spec, and uses the edge's rate-limit code 1015.)
 pub const RATE_LIMITED: (i64, &str) = (1015, "You are being rate limited");
+/// Code and message of the fake's failure for creating downloads of a video
+/// that is not ready to stream (Cloudflare's code is not documented).
+pub const NOT_READY: (i64, &str) = (10011, "Video is not ready to stream");
+/// Code of the fake's failure for a listing query it cannot parse.
+pub const BAD_QUERY: (i64, &str) = (10012, "Invalid query parameter");
 
 pub(crate) fn api_router(world: Shared) -> Router {
     let base = "/client/v4/accounts/{account}/stream/{video}/downloads";
     Router::new()
+        .route("/client/v4/accounts/{account}/stream", get(list_videos))
         .route(base, get(list).post(create_all).delete(delete_all))
         .route(
             &format!("{base}/{{kind}}"),
@@ -111,14 +117,14 @@ fn check_auth(world: &World, headers: &HeaderMap) -> Option<StatusCode> {
 /// The JSON answer of one API operation, before faults.
 type Answer = (StatusCode, Value);
 
-/// Everything common to the five operations: faults, auth, id checks, then
-/// `op` on the world.
+/// Everything common to the six operations: faults, auth, id checks, then
+/// `op` on the world. `video` is `None` for the listing.
 async fn api(
     world: Shared,
     route: Route,
     headers: HeaderMap,
     account: String,
-    video: String,
+    video: Option<String>,
     op: impl FnOnce(&mut World) -> Answer,
 ) -> Response {
     let fault = {
@@ -143,7 +149,7 @@ async fn api(
     }
     let (status, body) = {
         let mut w = world.lock().unwrap();
-        answer(&mut w, &headers, &account, &video, op)
+        answer(&mut w, &headers, &account, video.as_deref(), op)
     };
     let text = body.to_string();
     match fault {
@@ -165,22 +171,62 @@ fn answer(
     w: &mut World,
     headers: &HeaderMap,
     account: &str,
-    video: &str,
+    video: Option<&str>,
     op: impl FnOnce(&mut World) -> Answer,
 ) -> Answer {
     if let Some(status) = check_auth(w, headers) {
         return (status, failure_body(AUTH_ERROR));
     }
-    if !valid_id(account) || !valid_id(video) {
+    if !valid_id(account) || !video.is_none_or(valid_id) {
         return (StatusCode::BAD_REQUEST, failure_body(INVALID_ID));
     }
     if account != w.config.account_id {
         return (StatusCode::FORBIDDEN, failure_body(AUTH_ERROR));
     }
-    if !w.has_video(video) {
+    if let Some(video) = video
+        && !w.has_video(video)
+    {
         return (StatusCode::NOT_FOUND, failure_body(NOT_FOUND));
     }
     op(w)
+}
+
+/// `GET /accounts/{account}/stream`: see [`crate::catalog`].
+async fn list_videos(
+    State(world): State<Shared>,
+    Path(account): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    api(world, Route::ListVideos, headers, account, None, move |w| {
+        let parsed = catalog::ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let q = match parsed {
+            Ok(q) => q,
+            Err(reason) => {
+                let mut body = failure_body(BAD_QUERY);
+                body["errors"][0]["message"] = json!(format!("{}: {reason}", BAD_QUERY.1));
+                return (StatusCode::BAD_REQUEST, body);
+            }
+        };
+        let (page, counts) = catalog::list(&w.catalog, &q, w.config.bounds);
+        let videos: Vec<Value> = page.iter().map(|v| v.to_json(w.files_port)).collect();
+        let mut body = envelope(Value::Array(videos));
+        if let Some((total, range)) = counts {
+            body["total"] = json!(total);
+            body["range"] = json!(range);
+        }
+        (StatusCode::OK, body)
+    })
+    .await
+}
+
+/// Creating downloads: refused for a video that is not ready to stream.
+fn create_answer(w: &mut World, video: &str, kind: Kind) -> Answer {
+    if !w.ready_to_stream(video) {
+        return (StatusCode::BAD_REQUEST, failure_body(NOT_READY));
+    }
+    w.create(video, kind);
+    (StatusCode::OK, envelope(downloads_map(w, video)))
 }
 
 /// The `{default?, audio?}` map of a video, with each download's file URL.
@@ -210,10 +256,17 @@ async fn list(
     headers: HeaderMap,
 ) -> Response {
     let v = video.clone();
-    api(world, Route::List, headers, account, video, move |w| {
-        w.poll(&v);
-        (StatusCode::OK, envelope(downloads_map(w, &v)))
-    })
+    api(
+        world,
+        Route::List,
+        headers,
+        account,
+        Some(video),
+        move |w| {
+            w.poll(&v);
+            (StatusCode::OK, envelope(downloads_map(w, &v)))
+        },
+    )
     .await
 }
 
@@ -223,10 +276,14 @@ async fn create_all(
     headers: HeaderMap,
 ) -> Response {
     let v = video.clone();
-    api(world, Route::Create, headers, account, video, move |w| {
-        w.create(&v, Kind::Default);
-        (StatusCode::OK, envelope(downloads_map(w, &v)))
-    })
+    api(
+        world,
+        Route::Create,
+        headers,
+        account,
+        Some(video),
+        move |w| create_answer(w, &v, Kind::Default),
+    )
     .await
 }
 
@@ -236,10 +293,17 @@ async fn delete_all(
     headers: HeaderMap,
 ) -> Response {
     let v = video.clone();
-    api(world, Route::Delete, headers, account, video, move |w| {
-        w.delete(&v, None);
-        (StatusCode::OK, envelope(json!("ok")))
-    })
+    api(
+        world,
+        Route::Delete,
+        headers,
+        account,
+        Some(video),
+        move |w| {
+            w.delete(&v, None);
+            (StatusCode::OK, envelope(json!("ok")))
+        },
+    )
     .await
 }
 
@@ -254,12 +318,9 @@ async fn create_one(
         Route::CreateType,
         headers,
         account,
-        video,
+        Some(video),
         move |w| match Kind::parse(&kind) {
-            Some(kind) => {
-                w.create(&v, kind);
-                (StatusCode::OK, envelope(downloads_map(w, &v)))
-            }
+            Some(kind) => create_answer(w, &v, kind),
             None => (StatusCode::NOT_FOUND, failure_body(NO_ROUTE)),
         },
     )
@@ -277,7 +338,7 @@ async fn delete_one(
         Route::DeleteType,
         headers,
         account,
-        video,
+        Some(video),
         move |w| match Kind::parse(&kind) {
             Some(kind) => {
                 w.delete(&v, Some(kind));
@@ -368,7 +429,7 @@ async fn file(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (fault, size, ready) = {
+    let (fault, size, ready, signed) = {
         let mut w = world.lock().unwrap();
         let credential_headers = [
             "authorization",
@@ -392,13 +453,23 @@ async fn file(
             _ => None,
         };
         let ready = kind.is_some_and(|k| w.is_ready(&video, k));
-        (w.take_fault(Route::File), w.config.file_size, ready)
+        let signed = w.requires_signed_urls(&video);
+        (w.take_fault(Route::File), w.config.file_size, ready, signed)
     };
     match fault {
         Some(Fault::RateLimited(after)) => return rate_limited(after),
         Some(Fault::ServerErrorHtml(status)) => return html_error(status),
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
         _ => {}
+    }
+    if signed {
+        // `requireSignedURLs`: Cloudflare's download host wants a signed
+        // token; the fake accepts none.
+        return (
+            StatusCode::UNAUTHORIZED,
+            "this video requires signed URLs (a token made with downloadable: true)\n",
+        )
+            .into_response();
     }
     if !ready {
         return (StatusCode::NOT_FOUND, "no such download, or not ready\n").into_response();

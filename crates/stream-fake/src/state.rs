@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use crate::catalog::{self, CatalogVideo};
 use crate::config::{FakeConfig, Progress};
 use crate::faults::{Fault, FaultRule, Route};
 
@@ -68,6 +69,21 @@ struct DownloadState {
 struct Video {
     options: VideoOptions,
     downloads: BTreeMap<Kind, DownloadState>,
+    /// False: creating a download fails (not ready to stream).
+    ready_to_stream: bool,
+    /// True: the download host answers 401.
+    require_signed_urls: bool,
+}
+
+impl Video {
+    fn listed(video: &CatalogVideo) -> Self {
+        Self {
+            options: VideoOptions::default(),
+            downloads: BTreeMap::new(),
+            ready_to_stream: video.ready_to_stream,
+            require_signed_urls: video.require_signed_urls,
+        }
+    }
 }
 
 /// A request the download host received.
@@ -91,6 +107,8 @@ pub struct World {
     faults: Vec<FaultRule>,
     pub(crate) file_requests: Vec<FileRequest>,
     pub(crate) api_requests: u64,
+    /// Listed videos, sorted by (`created`, `uid`).
+    pub(crate) catalog: Vec<CatalogVideo>,
     /// Port of the download host, for the `url` of each download.
     pub(crate) files_port: u16,
 }
@@ -102,12 +120,26 @@ impl World {
             faults: config.faults.clone(),
             file_requests: Vec::new(),
             api_requests: 0,
+            catalog: Vec::new(),
             files_port: 0,
             config,
         };
-        for id in world.config.videos.clone() {
-            world.add_video(&id, VideoOptions::default());
+        let explicit = world.config.videos.clone();
+        let mut listed: Vec<CatalogVideo> = explicit
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                CatalogVideo::ready(id, catalog::epoch() - chrono::Duration::days(1 + i as i64))
+            })
+            .collect();
+        listed.extend(catalog::generate(world.config.generated_videos));
+        listed.extend(world.config.catalog.clone());
+        // One sort for the whole account (adding one by one is quadratic).
+        listed.sort_by(|a, b| (a.created, &a.uid).cmp(&(b.created, &b.uid)));
+        for video in &listed {
+            world.videos.insert(video.uid.clone(), Video::listed(video));
         }
+        world.catalog = listed;
         world
     }
 
@@ -117,8 +149,34 @@ impl World {
             Video {
                 options,
                 downloads: BTreeMap::new(),
+                ready_to_stream: true,
+                require_signed_urls: false,
             },
         );
+    }
+
+    /// Add (or replace) a listed video, keeping the catalog sorted.
+    pub(crate) fn add_listed(&mut self, video: CatalogVideo) {
+        self.catalog.retain(|v| v.uid != video.uid);
+        let at = self
+            .catalog
+            .partition_point(|v| (v.created, v.uid.as_str()) < (video.created, video.uid.as_str()));
+        self.videos.insert(video.uid.clone(), Video::listed(&video));
+        self.catalog.insert(at, video);
+    }
+
+    /// Forget a video (listed or not): later requests get 404.
+    pub(crate) fn remove_video(&mut self, id: &str) {
+        self.videos.remove(id);
+        self.catalog.retain(|v| v.uid != id);
+    }
+
+    pub(crate) fn ready_to_stream(&self, id: &str) -> bool {
+        self.videos.get(id).is_some_and(|v| v.ready_to_stream)
+    }
+
+    pub(crate) fn requires_signed_urls(&self, id: &str) -> bool {
+        self.videos.get(id).is_some_and(|v| v.require_signed_urls)
     }
 
     pub(crate) fn has_video(&self, id: &str) -> bool {

@@ -39,12 +39,17 @@ impl Contract {
         } else {
             TEMPLATE.to_owned()
         };
+        self.check_at(method, &path, status, body);
+    }
+
+    /// Validate `body` as the answer of `method` on the spec path `path`.
+    fn check_at(&self, method: &str, path: &str, status: StatusCode, body: &Value) {
         let key = if status.is_success() && body["success"] != json!(false) {
             status.as_str().to_owned()
         } else {
             "4XX".to_owned()
         };
-        let responses = &self.spec["paths"][&path][method.to_lowercase()]["responses"];
+        let responses = &self.spec["paths"][path][method.to_lowercase()]["responses"];
         let schema = &responses[&key]["content"]["application/json"]["schema"];
         assert!(
             !schema.is_null(),
@@ -637,5 +642,212 @@ async fn the_contract_catches_a_body_the_spec_does_not_allow() {
     assert!(
         outcome.is_err(),
         "a message without code passed the contract"
+    );
+}
+
+const LISTING: &str = "/accounts/{account_id}/stream";
+
+impl Harness {
+    /// `GET …/stream?query` with the default token; the body validated.
+    async fn list_videos(&self, query: &[(&str, &str)]) -> Answer {
+        let response = self
+            .http
+            .get(format!(
+                "{}/accounts/{ACCOUNT}/stream",
+                self.fake.base_url()
+            ))
+            .query(query)
+            .bearer_auth(stream_fake::config::DEFAULT_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body: Value = response.json().await.unwrap();
+        self.contract.check_at("GET", LISTING, status, &body);
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+fn uids(body: &Value) -> Vec<String> {
+    body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["uid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_listing_follows_the_documented_rules() {
+    let h = Harness::start(FakeConfig {
+        videos: Vec::new(),
+        generated_videos: 2500,
+        ..FakeConfig::default()
+    })
+    .await;
+    let catalog = h.fake.catalog();
+    let newest_first: Vec<String> = catalog.iter().rev().map(|v| v.uid.clone()).collect();
+
+    // Default: newest first, 1000 per page, no counts.
+    let page = h.list_videos(&[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(uids(&page.body), newest_first[..1000]);
+    assert!(page.body.get("total").is_none());
+    // asc, limit, include_counts.
+    let page = h
+        .list_videos(&[("asc", "true"), ("limit", "3"), ("include_counts", "true")])
+        .await;
+    let oldest: Vec<String> = catalog.iter().take(3).map(|v| v.uid.clone()).collect();
+    assert_eq!(uids(&page.body), oldest);
+    assert_eq!(page.body["total"], 2500);
+    assert_eq!(page.body["range"], 2497);
+    // A video as listed: the fields the spec describes.
+    let v = &page.body["result"][0];
+    for key in [
+        "uid",
+        "created",
+        "modified",
+        "duration",
+        "size",
+        "readyToStream",
+        "status",
+        "meta",
+        "requireSignedURLs",
+    ] {
+        assert!(!v[key].is_null(), "{key} missing: {v}");
+    }
+    assert_eq!(v["meta"]["name"], catalog[0].name);
+    // Filters.
+    let page = h
+        .list_videos(&[("status", "queued"), ("include_counts", "true")])
+        .await;
+    let queued = catalog.iter().filter(|v| v.state == "queued").count();
+    assert!(queued > 0);
+    assert_eq!(page.body["total"], queued);
+    assert!(
+        page.body["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["status"]["state"] == "queued" && v["readyToStream"] == false)
+    );
+    let page = h.list_videos(&[("video_name", "video-000007.mp4")]).await;
+    assert_eq!(
+        uids(&page.body),
+        [catalog
+            .iter()
+            .find(|v| v.name == "video-000007.mp4")
+            .unwrap()
+            .uid
+            .clone()]
+    );
+    // Bad queries: the failure envelope, 400.
+    for query in [
+        [("limit", "0")],
+        [("limit", "1001")],
+        [("before", "yesterday")],
+    ] {
+        let page = h.list_videos(&query).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{query:?}");
+        assert_eq!(codes(&page.body), [stream_fake::BAD_QUERY.0]);
+    }
+}
+
+#[tokio::test]
+async fn the_bounds_are_a_setting() {
+    use stream_fake::catalog::{Bounds, CatalogVideo, epoch};
+    let t = epoch();
+    let layout = vec![
+        CatalogVideo::ready("a", t),
+        CatalogVideo::ready("b", t + chrono::Duration::seconds(1)),
+        CatalogVideo::ready("c", t + chrono::Duration::seconds(1)),
+        CatalogVideo::ready("d", t + chrono::Duration::seconds(2)),
+    ];
+    let at = "2024-01-01T00:00:01Z";
+    for (bounds, before, after) in [
+        (Bounds::Exclusive, vec!["a"], vec!["d"]),
+        (Bounds::Inclusive, vec!["c", "b", "a"], vec!["d", "c", "b"]),
+    ] {
+        let h = Harness::start(FakeConfig {
+            videos: Vec::new(),
+            catalog: layout.clone(),
+            bounds,
+            ..FakeConfig::default()
+        })
+        .await;
+        assert_eq!(
+            uids(&h.list_videos(&[("before", at)]).await.body),
+            before,
+            "{bounds:?}"
+        );
+        assert_eq!(
+            uids(&h.list_videos(&[("end", at)]).await.body),
+            before,
+            "{bounds:?} end"
+        );
+        assert_eq!(
+            uids(&h.list_videos(&[("after", at)]).await.body),
+            after,
+            "{bounds:?}"
+        );
+        assert_eq!(
+            uids(&h.list_videos(&[("start", at)]).await.body),
+            after,
+            "{bounds:?} start"
+        );
+    }
+}
+
+#[tokio::test]
+async fn not_ready_videos_refuse_downloads_and_signed_ones_refuse_files() {
+    use stream_fake::catalog::{CatalogVideo, epoch};
+    let mut pending = CatalogVideo::ready("pending0000000000000000000000000", epoch());
+    pending.ready_to_stream = false;
+    pending.state = "inprogress".into();
+    let mut signed = CatalogVideo::ready("signed00000000000000000000000000", epoch());
+    signed.require_signed_urls = true;
+    let h = Harness::start(FakeConfig {
+        catalog: vec![pending.clone(), signed.clone()],
+        progress: Progress::PerPoll { step: 100.0 },
+        ..FakeConfig::default()
+    })
+    .await;
+    for kind in [None, Some("audio")] {
+        let refused = h.call("POST", &pending.uid, kind).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert_eq!(codes(&refused.body), [stream_fake::NOT_READY.0]);
+    }
+    assert_eq!(
+        h.call("POST", &signed.uid, None).await.status,
+        StatusCode::OK
+    );
+    let listed = h.call("GET", &signed.uid, None).await;
+    let url = listed.body["result"]["default"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let file = h.http.get(&url).send().await.unwrap();
+    assert_eq!(file.status(), StatusCode::UNAUTHORIZED);
+    assert!(file.text().await.unwrap().contains("signed URLs"));
+}
+
+#[tokio::test]
+async fn a_deleted_video_leaves_the_listing_and_answers_404() {
+    let h = Harness::start(FakeConfig {
+        generated_videos: 5,
+        ..FakeConfig::default()
+    })
+    .await;
+    let gone = h.fake.catalog()[2].uid.clone();
+    h.fake.delete_video(&gone);
+    assert!(!uids(&h.list_videos(&[]).await.body).contains(&gone));
+    assert_eq!(
+        h.call("GET", &gone, None).await.status,
+        StatusCode::NOT_FOUND
     );
 }
