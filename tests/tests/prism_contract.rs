@@ -1,6 +1,7 @@
 //! Contract test against Prism serving the checked-in (patched) spec on
 //! 127.0.0.1, the way Cloudflare tests its own SDKs: every operation through
-//! the public client must get a 2xx that the client decodes.
+//! the public client must get a 2xx that the client decodes (the listing
+//! with every filter the client sends, which Prism validates).
 //!
 //! Needs `npm` (Node 20) to run `@stainless-api/prism-cli@5.15.0`; `.ci/run`
 //! installs it ahead of the tests. Without npm the test fails under CI and,
@@ -10,8 +11,10 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cloudflare_stream_downloads::Client;
-use cloudflare_stream_downloads::types::DownloadType;
+use cloudflare_stream_downloads::types::{DownloadType, VideoStateFilter};
+use cloudflare_stream_downloads::videos::PageRequest;
+use cloudflare_stream_downloads::{Client, VideoQuery};
+use futures_util::TryStreamExt;
 use xtask::codegen::{Paths, patched_spec};
 
 const PRISM: &str = "@stainless-api/prism-cli@5.15.0";
@@ -131,6 +134,41 @@ async fn every_operation_gets_a_2xx_from_prism() {
             .await
             .expect("delete one");
     }
+
+    // The listing: Prism validates every query parameter against the spec
+    // (formats, enum, limit range) and answers its example page.
+    let query = VideoQuery::all()
+        .status(VideoStateFilter::Ready)
+        .creator("creator-id_abcde12345")
+        .search("puppy")
+        .video_name("puppy.mp4")
+        .created_after("2014-01-01T00:00:00Z".parse().unwrap())
+        .created_before("2024-01-01T00:00:00.5Z".parse().unwrap())
+        .ascending(true)
+        .page_size(10);
+    let videos: Vec<_> = client
+        .videos(query.clone())
+        .try_collect()
+        .await
+        .expect("list videos");
+    assert!(
+        !videos.is_empty() && videos[0].uid().is_some(),
+        "{videos:?}"
+    );
+    let page = client
+        .list_videos(
+            &query,
+            PageRequest {
+                after: query.created_after,
+                before: query.created_before,
+                limit: 1000,
+                include_counts: true,
+            },
+        )
+        .await
+        .expect("one page with counts");
+    assert!(page.total.is_some(), "{page:?}");
+    client.video_count(&VideoQuery::all()).await.expect("count");
 
     // Prism enforces the spec's security; after patch 02 any one scheme is
     // enough, as with the real API.

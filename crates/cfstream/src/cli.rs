@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use cloudflare_stream_downloads::VideoState;
 use cloudflare_stream_downloads::types::DownloadType;
 
 const ENVIRONMENT: &str = "\
@@ -90,6 +92,9 @@ pub enum Command {
     /// Create, list, delete, wait for and fetch the downloads of a video.
     #[command(subcommand, after_help = ENVIRONMENT)]
     Downloads(DownloadsCommand),
+    /// List the account's videos.
+    #[command(subcommand, after_help = ENVIRONMENT)]
+    Videos(VideosCommand),
     /// Show create -> wait -> fetch against a built-in fake API (no account, no network).
     #[command(
         after_help = "The demo starts stream-fake on 127.0.0.1 inside this process and uses its \
@@ -156,6 +161,61 @@ pub enum DownloadsCommand {
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+}
+
+/// The `videos` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum VideosCommand {
+    /// List every video matching the filters, newest first, page by page
+    /// (1000 per request): a table, or with --json one video object per
+    /// line (JSON Lines, as the API sent it), printed as pages arrive.
+    #[command(after_help = ENVIRONMENT)]
+    List(VideoFilters),
+}
+
+/// Which videos (`videos list`).
+#[derive(ClapArgs, Debug, Clone)]
+pub struct VideoFilters {
+    /// Only videos in this processing state.
+    #[arg(long, value_name = "STATE", value_parser = clap::builder::PossibleValuesParser::new(VideoState::KNOWN))]
+    pub status: Option<String>,
+    /// Only videos created after this time (RFC 3339, or a date: 2024-05-01).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only videos created before this time (RFC 3339, or a date).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub created_before: Option<DateTime<Utc>>,
+    /// Partial match on the video's name (`meta.name`); slow on large libraries.
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Only videos with this creator id.
+    #[arg(long, value_name = "ID")]
+    pub creator: Option<String>,
+    /// Exact match on the video's name (`meta.name`).
+    #[arg(long, value_name = "NAME")]
+    pub video_name: Option<String>,
+    /// Stop after N videos.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+    /// Oldest first.
+    #[arg(long)]
+    pub asc: bool,
+}
+
+/// RFC 3339 (`2024-05-01T12:00:00Z`), or a date (`2024-05-01`, midnight UTC).
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not an RFC 3339 time (2024-05-01T12:00:00Z) or a date (2024-05-01)"
+            )
+        })
 }
 
 /// `--type`.

@@ -8,6 +8,7 @@
 mod cli;
 mod demo;
 mod output;
+mod videos;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,6 +101,11 @@ async fn run(args: Args, out: &Output) -> Result<(), Error> {
         Command::Downloads(command) => {
             let client = client(&args.global)?;
             downloads(&client, command, out).await
+        }
+        Command::Videos(cli::VideosCommand::List(filters)) => {
+            let query = videos::query(&filters)?;
+            let client = client(&args.global)?;
+            videos::list(&client, query, out).await
         }
     }
 }

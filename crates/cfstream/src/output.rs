@@ -23,6 +23,18 @@ impl Output {
         }
     }
 
+    /// `--json` was given.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// A spinner counting items (stderr, terminals only).
+    pub fn count_spinner(&self, what: &str) -> ProgressBar {
+        let bar = self.bar(0, "{spinner} {msg}: {pos} ({per_sec})");
+        bar.set_message(what.to_owned());
+        bar
+    }
+
     fn print_json(&self, value: &serde_json::Value) {
         println!("{value}");
     }

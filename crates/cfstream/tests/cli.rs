@@ -439,6 +439,8 @@ fn help_explains_the_environment() {
         &["downloads", "delete", "--help"],
         &["downloads", "wait", "--help"],
         &["downloads", "fetch", "--help"],
+        &["videos", "--help"],
+        &["videos", "list", "--help"],
     ] {
         let r: Run = cfstream().args(args).output().unwrap().into();
         assert_eq!(r.code, 0);
@@ -489,4 +491,192 @@ fn demo_runs_without_credentials_or_network() {
         assert!(r.stderr.contains(step), "{step}: {}", r.stderr);
     }
     assert!(r.stdout.starts_with("saved "), "{}", r.stdout);
+}
+
+async fn account(videos: usize) -> StreamFake {
+    StreamFake::start(FakeConfig {
+        videos: Vec::new(),
+        generated_videos: videos,
+        api_token: SECRET.into(),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videos_list_prints_a_table_or_json_lines_of_every_video() {
+    let fake = account(2100).await;
+    let catalog = fake.catalog();
+
+    // JSON Lines: one object per line, as the API sent it, every video once.
+    let r = run(&fake, &["--json", "videos", "list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 2100);
+    let mut uids: Vec<&str> = lines.iter().map(|v| v["uid"].as_str().unwrap()).collect();
+    assert_eq!(uids[0], catalog.last().unwrap().uid, "newest first");
+    uids.sort_unstable();
+    uids.dedup();
+    assert_eq!(uids.len(), 2100);
+    assert_eq!(lines[0]["meta"]["name"], catalog.last().unwrap().name);
+    assert!(
+        lines[0]["playback"]["hls"].is_string(),
+        "fields kept: {}",
+        lines[0]
+    );
+
+    // The table: a header, then uid, created, duration, size, state, name.
+    let r = run(
+        &fake,
+        &[
+            "videos", "list", "--status", "queued", "--max", "3", "--asc",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(rows.len(), 4, "{}", r.stdout);
+    assert!(
+        rows[0].starts_with("UID") && rows[0].ends_with("NAME"),
+        "{}",
+        rows[0]
+    );
+    let first = catalog.iter().find(|v| v.state == "queued").unwrap();
+    assert!(rows[1].starts_with(&first.uid), "{}", rows[1]);
+    assert!(
+        rows[1].contains("queued") && rows[1].ends_with(&first.name),
+        "{}",
+        rows[1]
+    );
+
+    // Filters reach the API.
+    let r = run(
+        &fake,
+        &[
+            "--json",
+            "videos",
+            "list",
+            "--video-name",
+            "video-000042.mp4",
+        ],
+    );
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    let r = run(
+        &fake,
+        &[
+            "--json",
+            "videos",
+            "list",
+            "--creator",
+            "creator-1",
+            "--search",
+            "video-00",
+        ],
+    );
+    let want = catalog
+        .iter()
+        .filter(|v| v.creator.as_deref() == Some("creator-1") && v.name.starts_with("video-00"))
+        .count();
+    assert_eq!(r.stdout.lines().count(), want);
+    let after = catalog[1000].created.to_rfc3339();
+    let before = catalog[1500].created.to_rfc3339();
+    let r = run(
+        &fake,
+        &[
+            "--json",
+            "videos",
+            "list",
+            "--created-after",
+            &after,
+            "--created-before",
+            &before,
+        ],
+    );
+    let want = catalog
+        .iter()
+        .filter(|v| v.created > catalog[1000].created && v.created < catalog[1500].created)
+        .count();
+    assert_eq!(r.stdout.lines().count(), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videos_list_exit_codes() {
+    let fake = account(10).await;
+    // 2: invalid input, before any request.
+    for args in [
+        &["videos", "list", "--status", "bogus"][..],
+        &["videos", "list", "--created-after", "yesterday"],
+        &["videos", "list", "--creator", &"c".repeat(65)],
+        &[
+            "videos",
+            "list",
+            "--created-after",
+            "2024-02-01",
+            "--created-before",
+            "2024-01-01",
+        ],
+    ] {
+        let r = run(&fake, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+    assert_eq!(fake.api_request_count(), 0);
+    // 1: the API's failure envelope.
+    fake.inject(Route::ListVideos, Fault::SuccessFalse, None);
+    let r = run(&fake, &["videos", "list"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    fake.clear_faults();
+    // 3: an unexpected answer.
+    fake.inject(Route::ListVideos, Fault::ServerErrorHtml(502), None);
+    let r = run(&fake, &["--retries", "0", "videos", "list"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("HTTP 502"), "{}", r.stderr);
+}
+
+/// Cloudflare adds download statuses without notice: `queued` is not an
+/// unexpected answer, and `wait` keeps waiting through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_download_status_is_not_an_error() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let body = |status: &str| {
+        serde_json::json!({
+            "success": true, "errors": [], "messages": [],
+            "result": { "default": { "status": status, "percentComplete": 0, "url": "https://x/d.mp4" } }
+        })
+    };
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body("queued")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body("queued")))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body("ready")))
+        .mount(&server)
+        .await;
+    let cmd = |args: &[&str]| -> Run {
+        cfstream()
+            .env("CLOUDFLARE_API_TOKEN", SECRET)
+            .env("CLOUDFLARE_ACCOUNT_ID", "023e105f4ecef8ad9ca31a8372d0c353")
+            .env("CLOUDFLARE_BASE_URL", format!("{}/client/v4", server.uri()))
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let r = cmd(&["downloads", "create", VIDEO]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("default  queued"), "{}", r.stdout);
+    let r = cmd(&["downloads", "wait", VIDEO]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("is ready"), "{}", r.stdout);
 }

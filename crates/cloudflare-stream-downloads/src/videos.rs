@@ -294,6 +294,12 @@ impl VideoQuery {
         self
     }
 
+    /// Check the query as the client will before any request (page size,
+    /// bounds, creator length).
+    pub fn validate(&self) -> Result<(), Error> {
+        self.check().map(drop)
+    }
+
     fn check(&self) -> Result<Option<Creator>, Error> {
         if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
             return Err(Error::InvalidInput {
