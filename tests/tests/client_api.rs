@@ -448,6 +448,60 @@ async fn an_answer_over_the_size_cap_is_refused_not_buffered() {
     assert!(client(&server).list_downloads(VIDEO).await.is_ok());
 }
 
+/// Without a Content-Length (chunked), the cap stops the read as it passes.
+#[tokio::test]
+async fn a_chunked_answer_over_the_size_cap_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 4096];
+        let _ = socket.read(&mut request).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = vec![b' '; 64 * 1024];
+        // Up to 64 MiB of whitespace, unless the client hangs up first.
+        for _ in 0..1024 {
+            let frame = [
+                format!("{:x}\r\n", chunk.len()).into_bytes(),
+                chunk.clone(),
+                b"\r\n".to_vec(),
+            ]
+            .concat();
+            if socket.write_all(&frame).await.is_err() {
+                return;
+            }
+            counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let capped = Client::builder()
+        .base_url(format!("http://127.0.0.1:{port}/client/v4"))
+        .account_id(ACCOUNT)
+        .api_token(TOKEN)
+        .max_retries(0)
+        .max_response_bytes(1024 * 1024)
+        .build()
+        .unwrap();
+    let err = capped.list_downloads(VIDEO).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::UnexpectedResponse { status, content_type: Some(ct), body_snippet, .. }
+            if status.as_u16() == 200 && ct == "application/json" && body_snippet.contains("larger than 1048576")),
+        "{err:?}"
+    );
+    // The client stopped reading long before the server's 64 MiB.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        sent.load(std::sync::atomic::Ordering::Relaxed) < 32 * 1024 * 1024,
+        "the server wrote {} bytes",
+        sent.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
+
 #[tokio::test]
 async fn rate_limit_with_retry_after_seconds_then_success() {
     let server = MockServer::start().await;

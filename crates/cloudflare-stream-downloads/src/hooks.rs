@@ -195,9 +195,16 @@ impl ClientHooks<Inner> for Client {
 /// broken proxy or hostile server must not make it buffer hundreds of MB.
 /// Nothing past `max` (plus one network frame) is ever held.
 fn capped(response: reqwest::Response, max: u64) -> reqwest::Response {
+    // A declared length over the cap fails at the first frame: nothing is
+    // buffered at all.
+    let declared_over = response.content_length().is_some_and(|n| n > max);
     let response: http::Response<reqwest::Body> = response.into();
     let (parts, body) = response.into_parts();
-    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    let limit = if declared_over {
+        0
+    } else {
+        usize::try_from(max).unwrap_or(usize::MAX)
+    };
     let body = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
     reqwest::Response::from(http::Response::from_parts(parts, body))
 }

@@ -37,6 +37,13 @@ enum Bench {
     },
     /// Warm codegen and slicing the 4.1 MB document vs parsing it.
     Codegen,
+    /// Listing an account of 100,000 videos: requests, time vs raw reqwest
+    /// fetching the same pages, and peak RSS of `cfstream videos list --json`.
+    Listing {
+        /// Videos in the account.
+        #[arg(long, default_value_t = 100_000)]
+        videos: usize,
+    },
     /// Everything above.
     All,
     /// (internal) fetch one URL with the client, for whole-process figures.
@@ -57,12 +64,14 @@ fn main() {
         Bench::Wait => rt.block_on(wait()),
         Bench::Fetch { max_mib } => rt.block_on(fetch(max_mib)),
         Bench::Codegen => codegen(),
+        Bench::Listing { videos } => rt.block_on(listing(videos)),
         Bench::All => {
             decode();
             rt.block_on(overhead());
             rt.block_on(wait());
             rt.block_on(fetch(1024));
             codegen();
+            rt.block_on(listing(100_000));
         }
         Bench::FetchChild { url, path } => rt.block_on(fetch_child(&url, &path)),
     }
@@ -258,8 +267,20 @@ async fn wait() {
 
 /// Run `cmd` under GNU time; returns (wall seconds, peak RSS KiB).
 fn measure(cmd: &mut Command) -> (f64, u64) {
-    let out = Command::new("/usr/bin/time")
+    measure_with(cmd, std::process::Stdio::piped())
+}
+
+/// [`measure`], with the command's stdout sent to `stdout`.
+fn measure_with(cmd: &mut Command, stdout: std::process::Stdio) -> (f64, u64) {
+    let mut time = Command::new("/usr/bin/time");
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            time.env(key, value);
+        }
+    }
+    let out = time
         .args(["-f", "PERF %e %M"])
+        .stdout(stdout)
         .arg(cmd.get_program())
         .args(cmd.get_args())
         .output()
@@ -400,4 +421,124 @@ fn codegen() {
         parse_only.as_secs_f64() * 1e3,
         slice.as_secs_f64() / parse_only.as_secs_f64()
     );
+}
+
+/// The same pages the walk asks for, fetched the way a hand-written script
+/// would: raw reqwest, `serde_json::Value`, next `before` = last `created`
+/// plus 1 µs, until a short page. Returns (pages, videos).
+async fn raw_listing(http: &reqwest::Client, fake: &StreamFake) -> (u64, u64) {
+    let url = format!(
+        "{}/accounts/{}/stream",
+        fake.base_url(),
+        fake.config().account_id
+    );
+    let (mut pages, mut videos) = (0u64, 0u64);
+    let mut before: Option<String> = None;
+    loop {
+        let mut request = http
+            .get(&url)
+            .bearer_auth(&fake.config().api_token)
+            .query(&[("limit", "1000")]);
+        if let Some(b) = &before {
+            request = request.query(&[("before", b)]);
+        }
+        let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+        assert_eq!(body["success"], true);
+        let result = body["result"].as_array().unwrap();
+        pages += 1;
+        videos += result.len() as u64;
+        if result.len() < 1000 {
+            return (pages, videos);
+        }
+        let last = result.last().unwrap()["created"].as_str().unwrap();
+        let t = chrono::DateTime::parse_from_rfc3339(last).unwrap()
+            + chrono::TimeDelta::microseconds(1);
+        before = Some(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    }
+}
+
+async fn listing(videos: usize) {
+    use futures_util::TryStreamExt;
+    println!("## listing: {videos} videos from stream-fake (exclusive bounds, ties)");
+    let fake = start_fake(FakeConfig {
+        videos: Vec::new(),
+        generated_videos: videos,
+        ..FakeConfig::default()
+    })
+    .await;
+    let client = client_for(&fake);
+    let http = reqwest::Client::new();
+    let walk = || async {
+        let before = fake.api_request_count();
+        let n = client
+            .videos(cloudflare_stream_downloads::VideoQuery::all())
+            .try_fold(0u64, |n, _| async move { Ok(n + 1) })
+            .await
+            .unwrap();
+        (n, fake.api_request_count() - before)
+    };
+    // Warm up both, then 5 alternating rounds.
+    let (n, requests) = walk().await;
+    assert_eq!(n, videos as u64, "the walk listed every video once");
+    let (raw_pages, raw_videos) = raw_listing(&http, &fake).await;
+    let (mut ours, mut base, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let t = Instant::now();
+        walk().await;
+        let o = t.elapsed();
+        let t = Instant::now();
+        raw_listing(&http, &fake).await;
+        let b = t.elapsed();
+        ratios.push(o.as_secs_f64() / b.as_secs_f64());
+        ours.push(o);
+        base.push(b);
+    }
+    ratios.sort_by(f64::total_cmp);
+    ours.sort();
+    base.sort();
+    println!(
+        "client walk: {n} videos in {requests} requests (floor {}); raw reqwest: {raw_videos} listed \
+         (with repeats at page edges) in {raw_pages} requests",
+        videos.div_ceil(1000)
+    );
+    println!(
+        "time: client {:.2} s, raw reqwest + serde_json::Value {:.2} s (medians of 5); ratio median {:.2}, range {:.2}..{:.2}",
+        ours[2].as_secs_f64(),
+        base[2].as_secs_f64(),
+        ratios[2],
+        ratios[0],
+        ratios[4]
+    );
+
+    // Whole process: cfstream videos list --json > /dev/null.
+    let cfstream = std::env::current_exe().unwrap().with_file_name("cfstream");
+    println!("peak RSS of `cfstream --json videos list > /dev/null` (best of 3):");
+    for n in [10_000usize, videos] {
+        let fake = start_fake(FakeConfig {
+            videos: Vec::new(),
+            generated_videos: n,
+            ..FakeConfig::default()
+        })
+        .await;
+        let run = || {
+            measure_with(
+                Command::new(&cfstream)
+                    .env("CLOUDFLARE_API_TOKEN", &fake.config().api_token)
+                    .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+                    .env("CLOUDFLARE_BASE_URL", fake.base_url())
+                    .args(["--json", "videos", "list"]),
+                std::process::Stdio::null(),
+            )
+        };
+        let mut best = (f64::MAX, u64::MAX);
+        for _ in 0..3 {
+            let (secs, kib) = tokio::task::block_in_place(run);
+            best = (best.0.min(secs), best.1.min(kib));
+        }
+        println!(
+            "{n:>7} videos: {:.1} MiB peak RSS, {:.2} s",
+            best.1 as f64 / 1024.0,
+            best.0
+        );
+    }
 }
