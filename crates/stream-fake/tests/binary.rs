@@ -13,6 +13,10 @@ async fn prints_base_url_and_credentials_and_serves() {
             "1KiB",
             "--fault",
             "list=429:3*1",
+            "--videos",
+            "1500",
+            "--bounds",
+            "inclusive",
         ])
         .stdout(Stdio::piped())
         .spawn()
@@ -54,6 +58,25 @@ async fn prints_base_url_and_credentials_and_serves() {
     assert_eq!(first.headers()["retry-after"], "3");
     let second = http.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(second.status(), 200);
+
+    // --videos: the default video plus 1500 generated ones in the listing.
+    assert!(
+        text.contains("listing: 1500 more generated videos, Inclusive bounds"),
+        "{text}"
+    );
+    let listing: serde_json::Value = http
+        .get(format!(
+            "{base}/accounts/{account}/stream?include_counts=true&limit=5"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listing["total"], 1501);
+    assert_eq!(listing["result"].as_array().unwrap().len(), 5);
     child.kill().unwrap();
     child.wait().unwrap();
 }
