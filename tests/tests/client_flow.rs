@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use cloudflare_stream_downloads::DownloadStatus;
 use cloudflare_stream_downloads::types::{Download, DownloadType};
-use cloudflare_stream_downloads::{Client, Error, RetryPolicy, WaitOptions, part_path};
+use cloudflare_stream_downloads::{
+    Client, Error, RESUME_OVERLAP, RetryPolicy, WaitOptions, part_path, source_path,
+};
 use serde_json::{Value, json};
 use stream_fake::{FakeConfig, Fault, Progress, Route, StreamFake, content};
 use wiremock::matchers::{method, path};
@@ -240,9 +242,15 @@ async fn ready(client: &Client, kind: DownloadType) -> Download {
 }
 
 fn assert_file_is_served_content(path: &std::path::Path, size: u64) {
+    assert_file_is(path, size, "default.mp4");
+}
+
+/// `path` holds exactly the fake's `file` (`default.mp4`, `audio.m4a`) of VIDEO.
+fn assert_file_is(path: &std::path::Path, size: u64, file: &str) {
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(bytes.len() as u64, size);
-    assert_eq!(content::first_mismatch(0, &bytes), None, "bytes differ");
+    let shift = content::shift(VIDEO, file);
+    assert_eq!(content::first_mismatch(shift, &bytes), None, "bytes differ");
 }
 
 #[tokio::test]
@@ -290,17 +298,19 @@ async fn a_cut_connection_leaves_nothing_at_path_and_the_part_resumes() {
     let kept = std::fs::metadata(&part).unwrap().len();
     assert_eq!(kept, size / 2);
 
-    // The next fetch resumes from the .part with a Range request.
+    // The next fetch resumes from the .part with a Range request that
+    // re-reads the 64 KiB before the resume point to compare them.
     let report = client.fetch(&download, &target, |_, _| {}).await.unwrap();
     assert_eq!(report.resumed_from, kept);
     assert_eq!(report.bytes, size);
-    assert_file_is_served_content(&target, size);
+    assert_file_is(&target, size, "audio.m4a");
     let requests = fake.file_requests();
     assert_eq!(
         requests[1].range.as_deref(),
-        Some(format!("bytes={kept}-").as_str())
+        Some(format!("bytes={}-", kept - RESUME_OVERLAP).as_str())
     );
     assert!(!part.exists());
+    assert!(!source_path(&target).exists());
 }
 
 #[tokio::test]
@@ -316,13 +326,14 @@ async fn a_cut_connection_is_resumed_within_the_retries() {
     assert_eq!(report.bytes, size);
     assert_file_is_served_content(&target, size);
     let ranges: Vec<Option<String>> = fake.file_requests().into_iter().map(|r| r.range).collect();
-    // Each cut keeps half of what was asked: 256 KiB, then 128 KiB more.
+    // Each cut keeps half of what was asked (256 KiB, then 160 KiB more);
+    // each resume asks from 64 KiB before what it has, to compare them.
     assert_eq!(
         ranges,
         [
             None,
-            Some("bytes=262144-".into()),
-            Some("bytes=393216-".into())
+            Some("bytes=196608-".into()),
+            Some("bytes=294912-".into())
         ]
     );
 }

@@ -77,7 +77,7 @@ async fn create_wait_fetch_64_mib() {
             break;
         }
         assert_eq!(
-            content::first_mismatch(offset, &block[..n]),
+            content::first_mismatch(content::shift(video, "default.mp4") + offset, &block[..n]),
             None,
             "wrong byte in the block at {offset}"
         );

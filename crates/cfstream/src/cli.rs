@@ -26,30 +26,36 @@ Exit status: 0 ok, 1 the API answered with an error, 2 usage or invalid input,
 pub struct Args {
     #[command(flatten)]
     pub global: Global,
+    /// The first spelling of --request-timeout, before the subcommand only
+    /// (`downloads wait --timeout` is the wait's own deadline).
+    #[arg(long = "timeout", hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Options before the subcommand.
+/// Options accepted before or after the subcommand.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct Global {
     /// Account id.
-    #[arg(long, env = "CLOUDFLARE_ACCOUNT_ID", value_name = "ID")]
+    #[arg(long, global = true, env = "CLOUDFLARE_ACCOUNT_ID", value_name = "ID")]
     pub account_id: Option<String>,
     /// API token (sent as `Authorization: Bearer`).
     #[arg(
         long,
+        global = true,
         env = "CLOUDFLARE_API_TOKEN",
         hide_env_values = true,
         value_name = "TOKEN"
     )]
     pub api_token: Option<String>,
     /// E-mail of the global API key.
-    #[arg(long, env = "CLOUDFLARE_EMAIL", value_name = "EMAIL")]
+    #[arg(long, global = true, env = "CLOUDFLARE_EMAIL", value_name = "EMAIL")]
     pub api_email: Option<String>,
     /// Global API key (with --api-email).
     #[arg(
         long,
+        global = true,
         env = "CLOUDFLARE_API_KEY",
         hide_env_values = true,
         value_name = "KEY"
@@ -58,29 +64,30 @@ pub struct Global {
     /// User service key.
     #[arg(
         long,
+        global = true,
         env = "CLOUDFLARE_API_USER_SERVICE_KEY",
         hide_env_values = true,
         value_name = "KEY"
     )]
     pub user_service_key: Option<String>,
     /// API base URL (https, or http on loopback).
-    #[arg(long, env = "CLOUDFLARE_BASE_URL", value_name = "URL")]
+    #[arg(long, global = true, env = "CLOUDFLARE_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
     /// Print the result as one JSON document on stdout.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
     /// Never draw progress bars (they are drawn only when stderr is a terminal).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub no_progress: bool,
     /// Log to stderr: -v info, -vv every request, -vvv trace.
-    #[arg(short, long, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Retries of a failed request (default 2).
-    #[arg(long, value_name = "N")]
+    #[arg(long, global = true, value_name = "N")]
     pub retries: Option<u32>,
     /// Timeout of one API request (default 60s), e.g. 30s.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub timeout: Option<Duration>,
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub request_timeout: Option<Duration>,
     /// Ids of the credential options given as flags (set after parsing).
     #[arg(skip)]
     pub credentials_from_flags: Vec<&'static str>,
@@ -107,6 +114,12 @@ own credentials: CLOUDFLARE_* variables and credential flags are not used (only 
         /// Where to save it (default: the system's temporary directory).
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
+    },
+    /// Print a shell completion script (see the README for where to put it).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -157,7 +170,9 @@ pub enum DownloadsCommand {
         /// Which download (default: default).
         #[arg(long = "type", value_enum)]
         kind: Option<KindArg>,
-        /// Where to save it (default: <VIDEO_ID>.mp4 or .m4a here).
+        /// Where to save it: a file, or a directory (an existing one, or a
+        /// path ending in `/`) to save <VIDEO_ID>.mp4 or .m4a in. Default:
+        /// <VIDEO_ID>.mp4 or .m4a here.
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
     },

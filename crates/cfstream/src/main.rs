@@ -38,7 +38,10 @@ pub enum Exit {
 pub fn exit_for(error: &Error) -> Exit {
     match error {
         Error::Api { .. } | Error::RateLimited { .. } => Exit::Api,
-        Error::InvalidInput { .. } | Error::Config(_) => Exit::Usage,
+        Error::InvalidInput { .. }
+        | Error::Config(_)
+        | Error::FileBusy { .. }
+        | Error::NoSpace { .. } => Exit::Usage,
         Error::DownloadFailed { .. } => Exit::DownloadFailed,
         _ => Exit::Transport,
     }
@@ -51,6 +54,9 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     args.global.credentials_from_flags = from_command_line(&matches);
+    if args.global.request_timeout.is_none() {
+        args.global.request_timeout = args.timeout;
+    }
     init_tracing(args.global.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -98,6 +104,11 @@ fn init_tracing(verbose: u8) {
 async fn run(args: Args, out: &Output) -> Result<(), Error> {
     match args.command {
         Command::Demo { size, output } => demo::run(&args.global, size.as_u64(), output, out).await,
+        Command::Completions { shell } => {
+            let mut command = Args::command();
+            clap_complete::generate(shell, &mut command, "cfstream", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Downloads(command) => {
             let client = client(&args.global)?;
             downloads(&client, command, out).await
@@ -174,7 +185,7 @@ pub fn client(global: &Global) -> Result<Client, Error> {
     if let Some(retries) = global.retries {
         builder = builder.max_retries(retries);
     }
-    if let Some(timeout) = global.timeout {
+    if let Some(timeout) = global.request_timeout {
         builder = builder.request_timeout(timeout);
     }
     builder.build()
@@ -219,11 +230,46 @@ async fn downloads(client: &Client, command: DownloadsCommand, out: &Output) -> 
             output,
         } => {
             let kind = kind_of(kind).unwrap_or(DownloadType::Default);
-            let path = output.unwrap_or_else(|| default_path(&video_id, kind));
+            let path = destination(output, &video_id, kind)?;
             fetch(client, &video_id, kind, &path, DEFAULT_POLLS, out).await?;
         }
     }
     Ok(())
+}
+
+/// Where `fetch` saves: `-o FILE`; `-o DIR` (an existing directory, or a
+/// path ending in `/`, created if needed) holds `<VIDEO_ID>.mp4`/`.m4a`;
+/// without `-o`, that name here.
+pub fn destination(
+    output: Option<PathBuf>,
+    video_id: &str,
+    kind: DownloadType,
+) -> Result<PathBuf, Error> {
+    let Some(output) = output else {
+        return Ok(default_path(video_id, kind));
+    };
+    let as_dir = output
+        .as_os_str()
+        .to_string_lossy()
+        .ends_with(std::path::MAIN_SEPARATOR)
+        || output.as_os_str().to_string_lossy().ends_with('/');
+    if as_dir && !output.exists() {
+        std::fs::create_dir_all(&output).map_err(|e| destination_error(&output, e.to_string()))?;
+    }
+    if output.is_dir() {
+        // Ids are checked before any request; this one must not escape DIR.
+        cloudflare_stream_downloads::check_id("video id", video_id)?;
+        return Ok(output.join(default_path(video_id, kind)));
+    }
+    Ok(output)
+}
+
+/// A destination that cannot be written: usage (exit 2), before any request.
+fn destination_error(path: &std::path::Path, reason: String) -> Error {
+    Error::InvalidInput {
+        what: "destination",
+        reason: format!("{}: {reason}", path.display()),
+    }
 }
 
 /// `<VIDEO_ID>.mp4` or `.m4a` in the current directory.
@@ -268,6 +314,12 @@ pub async fn fetch(
     polls: (Duration, Duration),
     out: &Output,
 ) -> Result<(), Error> {
+    // Before anything is created or waited for: can the file be written,
+    // and is no other fetch writing it?
+    cloudflare_stream_downloads::check_destination(path).map_err(|e| match e {
+        Error::Io { path, source } => destination_error(&path, source.to_string()),
+        other => other,
+    })?;
     out.step(&format!("waiting for the {kind} download of {video_id}"));
     let ready = wait(
         client,

@@ -220,7 +220,12 @@ impl ClientBuilder {
         let (base_url, base_path) = check_base_url(&base_url)?;
         let account_id = self.account_id.or_else(|| env(ENV_ACCOUNT_ID));
 
+        let tls = || {
+            crate::tls::client_config()
+                .map_err(|e| Error::Config(format!("cannot set up TLS: {e}")))
+        };
         let api = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls()?)
             .user_agent(USER_AGENT)
             .timeout(self.request_timeout)
             .connect_timeout(self.connect_timeout)
@@ -230,6 +235,7 @@ impl ClientBuilder {
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         let files = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls()?)
             .user_agent(USER_AGENT)
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.read_timeout)

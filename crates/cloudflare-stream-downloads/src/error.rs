@@ -153,6 +153,33 @@ pub enum Error {
         reason: String,
     },
 
+    /// Another fetch is writing the same file: it holds the lock on
+    /// `<path>.part`. Nothing was written.
+    #[error(
+        "{}: another fetch is writing this file ({holder}); refusing to write it at the same time",
+        path.display()
+    )]
+    FileBusy {
+        /// The `.part` file that is locked.
+        path: PathBuf,
+        /// Who holds it, as far as its sidecar says (e.g. `pid 1234`).
+        holder: String,
+    },
+
+    /// The destination's filesystem has not enough free space for the file.
+    #[error(
+        "{}: the file needs {needed} more bytes but its filesystem has {available} bytes free",
+        path.display()
+    )]
+    NoSpace {
+        /// The destination.
+        path: PathBuf,
+        /// Bytes still to write.
+        needed: u64,
+        /// Bytes free for this user.
+        available: u64,
+    },
+
     /// A local file could not be written.
     #[error("{}: {source}", path.display())]
     Io {

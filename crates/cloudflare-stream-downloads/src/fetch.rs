@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
-use tokio::io::{AsyncWriteExt, BufWriter};
+use std::io::SeekFrom;
+
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use crate::Client;
 use crate::DownloadStatus;
@@ -33,10 +35,49 @@ pub type FetchProgress<'a> = &'a mut (dyn FnMut(u64, Option<u64>) + Send);
 
 /// `<path>.part`.
 pub fn part_path(path: &Path) -> PathBuf {
+    suffixed(path, ".part")
+}
+
+/// `<path>.part.source`: where the `.part` came from (see [`PartSource`]).
+pub fn source_path(path: &Path) -> PathBuf {
+    suffixed(path, ".part.source")
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".part");
+    name.push(suffix);
     path.with_file_name(name)
 }
+
+/// What is recorded beside a `.part` so that it is resumed only from the
+/// same file: the URL (without its query) and the server's validator.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PartSource {
+    /// Scheme, host and path of the download URL.
+    pub url: String,
+    /// The server's `ETag`, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The server's `Last-Modified`, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// The process writing the `.part` (to name it to a second writer).
+    #[serde(default)]
+    pub pid: u32,
+}
+
+impl PartSource {
+    /// The `If-Range` value: the strong `ETag`, else `Last-Modified`.
+    fn validator(&self) -> Option<&str> {
+        self.etag
+            .as_deref()
+            .filter(|e| !e.starts_with("W/"))
+            .or(self.last_modified.as_deref())
+    }
+}
+
+/// How many bytes before the resume point are read again and compared.
+pub const RESUME_OVERLAP: u64 = 64 * 1024;
 
 /// One attempt's failure: may another attempt (resuming) help?
 struct AttemptError {
@@ -44,18 +85,105 @@ struct AttemptError {
     retryable: bool,
 }
 
+/// The locked `.part` of one fetch.
+struct Part {
+    file: tokio::fs::File,
+    path: PathBuf,
+    source_path: PathBuf,
+    source: PartSource,
+    /// Bytes kept from before this call (set by the first attempt).
+    resumed_from: Option<u64>,
+}
+
+/// Check, before anything is created or waited for, that `path` can be
+/// written: its directory exists and takes a new file, `path` is not a
+/// directory, and no other fetch is writing it (its `.part` is not locked).
+/// Creates an empty `<path>.part` (or leaves an existing one as it is).
+pub fn check_destination(path: &Path) -> Result<(), Error> {
+    if path.is_dir() {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a directory (give a file name, or the directory ending in `/`)",
+            ),
+        });
+    }
+    let part = part_path(path);
+    let existed = part.exists();
+    let file = open_part(&part)?;
+    let locked = lock(&file, path);
+    if !existed {
+        // Only a check: leave nothing behind.
+        let _ = std::fs::remove_file(&part);
+    }
+    locked
+}
+
+fn open_part(part: &Path) -> Result<std::fs::File, Error> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(part)
+        .map_err(|source| Error::Io {
+            path: part.to_owned(),
+            source,
+        })
+}
+
+/// Take the exclusive lock on an open `.part`, or name who holds it.
+fn lock(file: &std::fs::File, path: &Path) -> Result<(), Error> {
+    let part = part_path(path);
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = read_source(&source_path(path))
+                .filter(|s| s.pid != 0)
+                .map_or_else(
+                    || "another process or task".to_owned(),
+                    |s| format!("pid {}", s.pid),
+                );
+            Err(Error::FileBusy { path: part, holder })
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::Io { path: part, source }),
+    }
+}
+
+fn read_source(path: &Path) -> Option<PartSource> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn url_key(url: &reqwest::Url) -> String {
+    let mut key = url.clone();
+    key.set_query(None);
+    key.set_fragment(None);
+    key.to_string()
+}
+
 impl Client {
     /// Stream a `ready` download's file to `path`.
     ///
-    /// The file is written to `<path>.part`, synced, then renamed to `path`,
-    /// so `path` never holds a partial file. The request goes to the
-    /// download host with **no Cloudflare credentials** (it needs none) on a
-    /// separate HTTP client with connect and read timeouts but no total
-    /// timeout. A `.part` left by an earlier attempt is resumed with `Range`
-    /// when the server answers 206; a cut connection is resumed the same way
-    /// up to the client's retry count. The size is checked against
-    /// `Content-Length`/`Content-Range`. Memory use does not depend on the
-    /// file size (one 1 MiB write buffer).
+    /// The file is written to `<path>.part`, synced, checked against the
+    /// expected size, then renamed to `path`, so `path` never holds a
+    /// partial file and no `Ok` is ever returned for a file of the wrong
+    /// size. **One writer per file**: the `.part` is locked for the whole
+    /// transfer; a second fetch to the same path fails at once with
+    /// [`Error::FileBusy`] naming the other writer. The request goes to the
+    /// download host with **no Cloudflare credentials** on a separate HTTP
+    /// client with connect and read timeouts but no total timeout.
+    ///
+    /// **Resuming**: `<path>.part.source` records the URL and the server's
+    /// validator (`ETag` or `Last-Modified`). A `.part` is resumed only from
+    /// the same URL, with `If-Range`, and only after the last
+    /// [`RESUME_OVERLAP`] bytes before the resume point, read again from the
+    /// server, match the `.part` (a power cut can leave garbage in unsynced
+    /// pages); on any mismatch, a `.part` from another file, or one longer
+    /// than the file, it starts over. A cut connection is resumed the same
+    /// way up to the client's retry count. As soon as the size is known,
+    /// the filesystem must have room for it ([`Error::NoSpace`]). Memory use
+    /// does not depend on the file size (one 1 MiB write buffer).
     pub async fn fetch(
         &self,
         download: &Download,
@@ -88,23 +216,26 @@ impl Client {
             method: "GET".into(),
             path: url.path().to_owned(),
         };
-        let part = part_path(path);
         let started = Instant::now();
-        let resumed_from = file_len(&part).await;
+        let mut part = self.open_locked_part(&url, path).await?;
         let mut retries_done = 0;
         loop {
             match self
-                .fetch_attempt(&url, &request, &part, retries_done + 1, &mut progress)
+                .fetch_attempt(&url, &request, &mut part, retries_done + 1, &mut progress)
                 .await
             {
                 Ok(bytes) => {
-                    tokio::fs::rename(&part, path)
+                    // The lock is held until the file is in place.
+                    tokio::fs::rename(&part.path, path)
                         .await
                         .map_err(|source| Error::Io {
                             path: path.to_owned(),
                             source,
                         })?;
                     sync_parent(path).await;
+                    let _ = tokio::fs::remove_file(&part.source_path).await;
+                    let resumed_from = part.resumed_from.unwrap_or(0);
+                    drop(part);
                     return Ok(FetchReport {
                         path: path.to_owned(),
                         bytes,
@@ -122,8 +253,14 @@ impl Client {
                         {
                             *attempts = retries_done + 1;
                         }
+                        // Nothing kept: leave no empty .part behind.
+                        if part.file.metadata().await.is_ok_and(|m| m.len() == 0) {
+                            let _ = tokio::fs::remove_file(&part.path).await;
+                            let _ = tokio::fs::remove_file(&part.source_path).await;
+                        }
                         return Err(error);
                     }
+                    part.resumed_from.get_or_insert(0);
                     let wait = self.retry.backoff_with_jitter(retries_done);
                     tracing::info!(error = %error, wait_ms = wait.as_millis() as u64, "resuming file download");
                     tokio::time::sleep(wait).await;
@@ -133,20 +270,83 @@ impl Client {
         }
     }
 
-    /// One GET (the `attempt`-th, from 1), resuming from what `<path>.part`
+    /// Open and lock `<path>.part`; keep what it holds only when its
+    /// recorded source is this URL with a validator.
+    async fn open_locked_part(&self, url: &reqwest::Url, path: &Path) -> Result<Part, Error> {
+        let part_path = part_path(path);
+        let source_path = source_path(path);
+        let file = open_part(&part_path)?;
+        lock(&file, path)?;
+        let io = |source| Error::Io {
+            path: part_path.clone(),
+            source,
+        };
+        let previous = read_source(&source_path);
+        let len = file.metadata().map_err(io)?.len();
+        let same_file = previous
+            .as_ref()
+            .is_some_and(|p| p.url == url_key(url) && p.validator().is_some());
+        let mut source = PartSource {
+            url: url_key(url),
+            pid: std::process::id(),
+            ..PartSource::default()
+        };
+        if same_file && len > 0 {
+            if let Some(p) = previous {
+                source.etag = p.etag;
+                source.last_modified = p.last_modified;
+            }
+        } else if len > 0 {
+            tracing::info!(path = %part_path.display(), "the .part is not from this URL (or has no validator); starting over");
+            file.set_len(0).map_err(io)?;
+        }
+        write_source(&source_path, &source).map_err(|source| Error::Io {
+            path: source_path.clone(),
+            source,
+        })?;
+        Ok(Part {
+            file: tokio::fs::File::from_std(file),
+            path: part_path,
+            source_path,
+            source,
+            resumed_from: None,
+        })
+    }
+
+    /// One GET (the `attempt`-th, from 1), resuming from what the `.part`
     /// holds. Returns the final size.
     async fn fetch_attempt(
         &self,
         url: &reqwest::Url,
         request: &RequestSummary,
-        part: &Path,
+        part: &mut Part,
         attempt: u32,
         progress: FetchProgress<'_>,
     ) -> Result<u64, AttemptError> {
-        let have = file_len(part).await;
+        let io_path = part.path.clone();
+        let io = move |source| AttemptError {
+            retryable: false,
+            error: Error::Io {
+                path: io_path.clone(),
+                source,
+            },
+        };
+        let have = part.file.metadata().await.map_err(&io)?.len();
+        let validator = part.source.validator().map(str::to_owned);
+        let overlap = match &validator {
+            Some(_) => have.min(RESUME_OVERLAP),
+            None => 0,
+        };
+        let from = if validator.is_some() {
+            have - overlap
+        } else {
+            0
+        };
         let mut get = self.shared.files.get(url.clone());
-        if have > 0 {
-            get = get.header(RANGE, format!("bytes={have}-"));
+        if let (true, Some(v)) = (have > 0, &validator) {
+            get = get
+                .header(RANGE, format!("bytes={from}-"))
+                .header(IF_RANGE, v.as_str());
         }
         let transport = |e: reqwest::Error| AttemptError {
             retryable: true,
@@ -165,21 +365,36 @@ impl Client {
         };
         let mut response = get.send().await.map_err(transport)?;
         let status = response.status();
-        let start = match status {
-            StatusCode::OK => 0,
-            StatusCode::PARTIAL_CONTENT => {
-                content_range_start(&response).ok_or_else(|| AttemptError {
-                    retryable: false,
-                    error: unexpected(request, &response, "206 without a valid Content-Range"),
-                })?
+        let restart = |why: &str, response: &reqwest::Response| AttemptError {
+            retryable: true,
+            error: unexpected(request, response, why),
+        };
+        let (start, total) = match status {
+            StatusCode::OK => {
+                let len = header_u64(&response, CONTENT_LENGTH);
+                (0, len)
+            }
+            StatusCode::PARTIAL_CONTENT if have > 0 => {
+                let Some((start, total)) = content_range(&response) else {
+                    return Err(AttemptError {
+                        retryable: false,
+                        error: unexpected(request, &response, "206 without a valid Content-Range"),
+                    });
+                };
+                if start != from || total.is_some_and(|t| t < have) {
+                    forget(part).await.map_err(&io)?;
+                    return Err(restart(
+                        "206 from another offset or a shorter file; restarting",
+                        &response,
+                    ));
+                }
+                (start, total)
             }
             StatusCode::RANGE_NOT_SATISFIABLE if have > 0 => {
-                // The .part is not a prefix the server can continue: start over.
-                remove(part).await;
-                return Err(AttemptError {
-                    retryable: true,
-                    error: unexpected(request, &response, "range not satisfiable; restarting"),
-                });
+                // The .part is longer than the file, or not a prefix the
+                // server can continue: start over.
+                forget(part).await.map_err(&io)?;
+                return Err(restart("range not satisfiable; restarting", &response));
             }
             _ => {
                 let retryable = crate::retry::is_retryable_status(status);
@@ -196,42 +411,84 @@ impl Client {
                 });
             }
         };
-        if start != 0 && start != have {
-            remove(part).await;
-            return Err(AttemptError {
-                retryable: true,
-                error: unexpected(request, &response, "206 from another offset; restarting"),
-            });
+        // Record where the bytes come from before writing any of them.
+        let etag = header_text(&response, ETAG);
+        let last_modified = header_text(&response, LAST_MODIFIED);
+        if start == 0 || etag.is_some() || last_modified.is_some() {
+            part.source.etag = etag;
+            part.source.last_modified = last_modified;
         }
-        let body_len = response
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let total = body_len.map(|n| n + start);
-
-        let io = |source| AttemptError {
+        write_source(&part.source_path, &part.source).map_err(|source| AttemptError {
             retryable: false,
             error: Error::Io {
-                path: part.to_owned(),
+                path: part.source_path.clone(),
                 source,
             },
+        })?;
+        if let Some(total) = total {
+            let needed = total.saturating_sub(if start == 0 { 0 } else { have });
+            check_space(&part.path, needed).map_err(|error| AttemptError {
+                retryable: false,
+                error,
+            })?;
+        }
+
+        // Position the file: from 0 (a whole file), or at `have` after the
+        // overlap has been compared with what the .part holds.
+        let mut written = if start == 0 {
+            part.file.set_len(0).await.map_err(&io)?;
+            part.file.seek(SeekFrom::Start(0)).await.map_err(&io)?;
+            0
+        } else {
+            let mut theirs = Vec::with_capacity(overlap as usize);
+            let mut pending: Option<bytes::Bytes> = None;
+            while (theirs.len() as u64) < overlap {
+                let Some(chunk) = response.chunk().await.map_err(transport)? else {
+                    // Cut before the overlap was read: try again, keeping
+                    // the .part.
+                    return Err(AttemptError {
+                        retryable: true,
+                        error: Error::IncompleteFile {
+                            request: request.clone(),
+                            reason: "the answer ended before the resume point".into(),
+                        },
+                    });
+                };
+                let take = (overlap as usize - theirs.len()).min(chunk.len());
+                theirs.extend_from_slice(&chunk[..take]);
+                if take < chunk.len() {
+                    pending = Some(chunk.slice(take..));
+                }
+            }
+            let mut ours = vec![0u8; overlap as usize];
+            part.file.seek(SeekFrom::Start(from)).await.map_err(&io)?;
+            part.file.read_exact(&mut ours).await.map_err(&io)?;
+            if theirs != ours {
+                tracing::info!(path = %part.path.display(), at = from, "the .part differs from the server's bytes before the resume point; starting over");
+                forget(part).await.map_err(&io)?;
+                return Err(restart(
+                    "the .part does not match the file; restarting",
+                    &response,
+                ));
+            }
+            part.file.seek(SeekFrom::Start(have)).await.map_err(&io)?;
+            let mut out = BufWriter::with_capacity(WRITE_BUFFER, &mut part.file);
+            let mut written = have;
+            if let Some(rest) = pending {
+                out.write_all(&rest).await.map_err(&io)?;
+                written += rest.len() as u64;
+            }
+            out.flush().await.map_err(&io)?;
+            written
         };
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(start > 0)
-            .truncate(start == 0)
-            .open(part)
-            .await
-            .map_err(io)?;
-        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-        let mut written = start;
+        part.resumed_from
+            .get_or_insert(if start == 0 { 0 } else { have });
         progress(written, total);
+        let mut out = BufWriter::with_capacity(WRITE_BUFFER, &mut part.file);
         let body_result = loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    out.write_all(&chunk).await.map_err(io)?;
+                    out.write_all(&chunk).await.map_err(&io)?;
                     written += chunk.len() as u64;
                     progress(written, total);
                 }
@@ -240,8 +497,8 @@ impl Client {
             }
         };
         // Keep what arrived, for the next attempt to resume from.
-        out.flush().await.map_err(io)?;
-        let file = out.into_inner();
+        out.flush().await.map_err(&io)?;
+        drop(out);
         body_result.map_err(transport)?;
         if let Some(total) = total
             && written != total
@@ -254,9 +511,67 @@ impl Client {
                 },
             });
         }
-        file.sync_all().await.map_err(io)?;
-        Ok(written)
+        part.file.sync_all().await.map_err(&io)?;
+        // After the last sync, before the rename: the file on disk must
+        // have exactly the expected size.
+        let on_disk = part.file.metadata().await.map_err(&io)?.len();
+        let expected = total.unwrap_or(written);
+        if on_disk != expected {
+            forget(part).await.map_err(&io)?;
+            return Err(AttemptError {
+                retryable: true,
+                error: Error::IncompleteFile {
+                    request: request.clone(),
+                    reason: format!("the file on disk holds {on_disk} bytes, not {expected}"),
+                },
+            });
+        }
+        Ok(on_disk)
     }
+}
+
+/// Start the `.part` over: empty, and no validator to resume with.
+async fn forget(part: &mut Part) -> std::io::Result<()> {
+    part.file.set_len(0).await?;
+    part.source.etag = None;
+    part.source.last_modified = None;
+    write_source(&part.source_path, &part.source)
+}
+
+/// Write the sidecar atomically (temporary file, rename).
+fn write_source(path: &Path, source: &PartSource) -> std::io::Result<()> {
+    let tmp = suffixed(path, ".tmp");
+    std::fs::write(&tmp, serde_json::to_vec(source).unwrap_or_default())?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Room for `needed` more bytes where `part` lives?
+fn check_space(part: &Path, needed: u64) -> Result<(), Error> {
+    let dir = part
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match fs4::available_space(dir) {
+        Ok(available) if available < needed => Err(Error::NoSpace {
+            path: part.to_owned(),
+            needed,
+            available,
+        }),
+        // Unknown free space (some filesystems cannot tell): go on.
+        _ => Ok(()),
+    }
+}
+
+fn header_text(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn header_u64(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<u64> {
+    header_text(response, name).and_then(|v| v.trim().parse().ok())
 }
 
 fn unexpected(request: &RequestSummary, response: &reqwest::Response, why: &str) -> Error {
@@ -277,12 +592,13 @@ pub(crate) fn content_type(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `Content-Range: bytes START-END/TOTAL` -> START.
-fn content_range_start(response: &reqwest::Response) -> Option<u64> {
+/// `Content-Range: bytes START-END/TOTAL` -> (START, TOTAL if known).
+fn content_range(response: &reqwest::Response) -> Option<(u64, Option<u64>)> {
     let value = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
     let range = value.trim().strip_prefix("bytes ")?;
-    let (start, _) = range.split_once('-')?;
-    start.trim().parse().ok()
+    let (span, total) = range.split_once('/')?;
+    let (start, _) = span.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
 /// Download URLs must be https (or http on loopback, for local servers).
@@ -299,14 +615,6 @@ fn check_file_url(url: &str) -> Result<reqwest::Url, Error> {
             reason: format!("scheme {other:?} refused; https only (http for loopback hosts)"),
         }),
     }
-}
-
-async fn file_len(path: &Path) -> u64 {
-    tokio::fs::metadata(path).await.map_or(0, |m| m.len())
-}
-
-async fn remove(path: &Path) {
-    let _ = tokio::fs::remove_file(path).await;
 }
 
 /// Make the rename durable (best effort: not every platform can sync a directory).

@@ -67,6 +67,7 @@ mod wait;
 pub mod generated;
 
 pub mod hooks;
+pub mod tls;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
@@ -78,7 +79,9 @@ pub use credentials::{
 };
 pub use downloads::Downloads;
 pub use error::{Error, RequestSummary};
-pub use fetch::{FetchReport, part_path};
+pub use fetch::{
+    FetchReport, PartSource, RESUME_OVERLAP, check_destination, part_path, source_path,
+};
 pub use generated::types;
 pub use ids::{MAX_ID_LEN, check_id};
 pub use open_enum::{DownloadStatus, VideoState};

@@ -151,6 +151,7 @@ async fn overhead() {
     // The baseline a careful hand-written client would use: the same
     // timeouts as ours (each request then carries a timer, as ours does).
     let raw = reqwest::Client::builder()
+        .tls_backend_preconfigured(cloudflare_stream_downloads::tls::client_config().unwrap())
         .timeout(cloudflare_stream_downloads::DEFAULT_REQUEST_TIMEOUT)
         .connect_timeout(cloudflare_stream_downloads::DEFAULT_CONNECT_TIMEOUT)
         .build()
@@ -467,7 +468,10 @@ async fn listing(videos: usize) {
     })
     .await;
     let client = client_for(&fake);
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(cloudflare_stream_downloads::tls::client_config().unwrap())
+        .build()
+        .unwrap();
     let walk = || async {
         let before = fake.api_request_count();
         let n = client

@@ -27,7 +27,21 @@ fn pattern() -> &'static [u8] {
     })
 }
 
-/// Byte `i` of a served file.
+/// Where in the pattern the file `/{video}/downloads/{file}` starts, so
+/// that different files hold different bytes (a `.part` of one video is
+/// not a prefix of another's). Byte `i` of that file is
+/// `byte(shift(video, file) + i)`.
+pub fn shift(video: &str, file: &str) -> u64 {
+    // FNV-1a.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in video.bytes().chain([b'/']).chain(file.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h % PERIOD as u64
+}
+
+/// Byte `i` of the pattern.
 pub fn byte(i: u64) -> u8 {
     pattern()[(i % PERIOD as u64) as usize]
 }

@@ -101,7 +101,12 @@ impl Harness {
     async fn start(config: FakeConfig) -> Self {
         Self {
             fake: StreamFake::start(config).await.unwrap(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .tls_backend_preconfigured(
+                    cloudflare_stream_downloads::tls::client_config().unwrap(),
+                )
+                .build()
+                .unwrap(),
             contract: Contract::load(),
         }
     }
@@ -387,7 +392,17 @@ async fn the_file_route_serves_exact_bytes_ranges_and_filenames_without_credenti
     assert_eq!(whole.headers()["content-type"], "video/mp4");
     let bytes = whole.bytes().await.unwrap();
     assert_eq!(bytes.len() as u64, size);
-    assert_eq!(content::first_mismatch(0, &bytes), None);
+    let shift = content::shift(VIDEO, url.rsplit('/').next().unwrap());
+    assert_eq!(content::first_mismatch(shift, &bytes), None);
+    // Another file holds other bytes.
+    assert_ne!(
+        content::shift(VIDEO, "audio.m4a"),
+        content::shift(VIDEO, "default.mp4")
+    );
+    assert_ne!(
+        content::shift("other", "default.mp4"),
+        content::shift(VIDEO, "default.mp4")
+    );
 
     let part = h
         .http
@@ -403,7 +418,7 @@ async fn the_file_route_serves_exact_bytes_ranges_and_filenames_without_credenti
     );
     let bytes = part.bytes().await.unwrap();
     assert_eq!(bytes.len(), 200_000);
-    assert_eq!(content::first_mismatch(100_000, &bytes), None);
+    assert_eq!(content::first_mismatch(shift + 100_000, &bytes), None);
 
     let closed = h
         .http
@@ -413,7 +428,10 @@ async fn the_file_route_serves_exact_bytes_ranges_and_filenames_without_credenti
         .await
         .unwrap();
     assert_eq!(closed.headers()["content-range"], "bytes 10-19/300000");
-    assert_eq!(closed.bytes().await.unwrap(), content::chunk(10, 10));
+    assert_eq!(
+        closed.bytes().await.unwrap(),
+        content::chunk(shift + 10, 10)
+    );
 
     let beyond = h
         .http

@@ -52,7 +52,10 @@ async fn prints_base_url_and_credentials_and_serves() {
         "{base}/accounts/{account}/stream/{}/downloads",
         stream_fake::config::DEFAULT_VIDEO
     );
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(cloudflare_stream_downloads::tls::client_config().unwrap())
+        .build()
+        .unwrap();
     let first = http.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(first.status(), 429);
     assert_eq!(first.headers()["retry-after"], "3");
