@@ -680,3 +680,240 @@ async fn an_unknown_download_status_is_not_an_error() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("is ready"), "{}", r.stdout);
 }
+
+/// Global options after the subcommand, as cargo, git and kubectl take them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_options_are_accepted_after_the_subcommand() {
+    let fake = fake().await;
+    let before = json(&run(&fake, &["--json", "downloads", "list", VIDEO]));
+    let after = json(&run(&fake, &["downloads", "list", VIDEO, "--json"]));
+    assert_eq!(before, after);
+    // Credentials and base URL after the subcommand too, with no environment.
+    let r: Run = cfstream()
+        .args(["downloads", "list", VIDEO, "--json", "--retries", "0"])
+        .args([
+            "--api-token",
+            SECRET,
+            "--account-id",
+            &fake.config().account_id,
+        ])
+        .args([
+            "--base-url",
+            &fake.base_url(),
+            "--request-timeout",
+            "5s",
+            "-v",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str::<Value>(r.stdout.trim()).unwrap();
+    // The old spelling of the request timeout, before the subcommand.
+    let r = run(&fake, &["--timeout", "5s", "downloads", "list", VIDEO]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("demo.mp4");
+    let r: Run = cfstream()
+        .args([
+            "demo",
+            "--size",
+            "1MiB",
+            "-o",
+            target.to_str().unwrap(),
+            "--no-progress",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_into_a_directory() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    // An existing directory.
+    let r = run(
+        &fake,
+        &[
+            "downloads",
+            "fetch",
+            VIDEO,
+            "-o",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::metadata(dir.path().join(format!("{VIDEO}.mp4")))
+            .unwrap()
+            .len(),
+        256 * 1024
+    );
+    // A path ending in `/`, created.
+    let new = format!("{}/new/sub/", dir.path().display());
+    let r = run(
+        &fake,
+        &["downloads", "fetch", VIDEO, "--type", "audio", "-o", &new],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(dir.path().join(format!("new/sub/{VIDEO}.m4a")).is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_checks_the_destination_before_anything_is_created() {
+    let fake = fake().await;
+    let r = run(
+        &fake,
+        &[
+            "downloads",
+            "fetch",
+            VIDEO,
+            "-o",
+            "/nonexistent-dir/x/v.mp4",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("invalid destination") && r.stderr.contains("/nonexistent-dir/x/v.mp4"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(fake.api_request_count(), 0, "a request was made");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_refuses_a_file_the_disk_cannot_hold() {
+    // 1 PiB, served lazily by the fake: no test machine has that free.
+    let fake = StreamFake::start(FakeConfig {
+        file_size: 1 << 50,
+        progress: Progress::PerPoll { step: 100.0 },
+        api_token: SECRET.into(),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("big.mp4");
+    let r = run(
+        &fake,
+        &["downloads", "fetch", VIDEO, "-o", target.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "big.mp4.part: the file needs 1125899906842624 more bytes but its filesystem has"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "files left behind"
+    );
+}
+
+/// Two terminals, one destination: one saves the file, the other is
+/// refused clearly; never an exit 0 beside a wrong file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_fetches_of_one_video_to_one_path() {
+    let size: u64 = 4 * 1024 * 1024;
+    let fake = StreamFake::start(FakeConfig {
+        file_size: size,
+        progress: Progress::PerPoll { step: 100.0 },
+        api_token: SECRET.into(),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    // Whoever gets the file first holds it for 3 s.
+    fake.inject(
+        Route::File,
+        Fault::Slow(std::time::Duration::from_secs(3)),
+        Some(1),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("same.mp4");
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cfstream"))
+            .env_clear()
+            .env("CLOUDFLARE_API_TOKEN", SECRET)
+            .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+            .env("CLOUDFLARE_BASE_URL", fake.base_url())
+            .args(["downloads", "fetch", VIDEO, "-o", target.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (one, two) = (spawn(), spawn());
+    let runs: Vec<Run> = tokio::task::spawn_blocking(move || {
+        vec![
+            one.wait_with_output().unwrap().into(),
+            two.wait_with_output().unwrap().into(),
+        ]
+    })
+    .await
+    .unwrap();
+    let ok: Vec<&Run> = runs.iter().filter(|r| r.code == 0).collect();
+    let refused: Vec<&Run> = runs.iter().filter(|r| r.code != 0).collect();
+    assert_eq!(
+        (ok.len(), refused.len()),
+        (1, 1),
+        "{:?}",
+        runs.iter()
+            .map(|r| (&r.code, &r.stderr))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(refused[0].code, 2);
+    assert!(
+        refused[0]
+            .stderr
+            .contains("same.mp4.part: another fetch is writing this file (pid "),
+        "{}",
+        refused[0].stderr
+    );
+    assert!(
+        ok[0].stdout.contains(&format!("({size} bytes")),
+        "{}",
+        ok[0].stdout
+    );
+    let bytes = std::fs::read(&target).unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    let shift = stream_fake::content::shift(VIDEO, "default.mp4");
+    assert_eq!(stream_fake::content::first_mismatch(shift, &bytes), None);
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for (shell, marker) in [
+        ("bash", "_cfstream()"),
+        ("zsh", "#compdef cfstream"),
+        ("fish", "complete -c cfstream"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let r: Run = cfstream()
+            .args(["completions", shell])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(
+            r.stdout.contains(marker),
+            "{shell}: {}",
+            &r.stdout[..r.stdout.len().min(300)]
+        );
+        assert!(
+            r.stdout.contains("videos") && r.stdout.contains("downloads"),
+            "{shell}"
+        );
+    }
+    let r: Run = cfstream()
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 2);
+}
