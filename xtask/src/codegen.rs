@@ -87,10 +87,15 @@ pub fn render(paths: &Paths) -> Result<Rendered, Error> {
     }
     let openapi = spec::to_openapi(&spec_file, &doc)?;
     let generated = generate::generate(&spec_file, &doc, &openapi)?;
-    let file: syn::File = syn::parse2(generated.tokens).map_err(|e| Error::Generator {
+    let mut file: syn::File = syn::parse2(generated.tokens).map_err(|e| Error::Generator {
         file: spec_file.clone(),
         operation: "the generated code".into(),
         message: format!("progenitor produced tokens that do not parse as Rust: {e}"),
+    })?;
+    generate::gate_optional_derives(&mut file).map_err(|message| Error::Generator {
+        file: spec_file.clone(),
+        operation: "the generated code".into(),
+        message,
     })?;
     let types = count_types(&file);
     let mut text = header(paths, &applied);

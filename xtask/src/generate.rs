@@ -62,6 +62,72 @@ pub const REPLACEMENTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Derives that cost every user build time but only some users need: each
+/// is emitted as `#[cfg_attr(feature = FEATURE, derive(PATH))]`, so the
+/// client crate's feature decides. (derive path, cargo feature of the
+/// client crate.) `schemars::JsonSchema` (schemars, its derive macro and a
+/// second `syn`) is needed by the workspace's schema snapshots, not by
+/// callers of the API.
+pub const OPTIONAL_DERIVES: &[(&str, &str)] = &[("schemars::JsonSchema", "schemars")];
+
+/// Rewrite every derive list of the generated code so that the
+/// [`OPTIONAL_DERIVES`] are behind their feature.
+pub fn gate_optional_derives(file: &mut syn::File) -> Result<(), String> {
+    use syn::parse::Parser;
+    fn visit(items: &mut [syn::Item]) -> Result<(), String> {
+        for item in items {
+            let attrs = match item {
+                syn::Item::Struct(s) => &mut s.attrs,
+                syn::Item::Enum(e) => &mut e.attrs,
+                syn::Item::Mod(m) => {
+                    if let Some((_, inner)) = m.content.as_mut() {
+                        visit(inner)?;
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            let mut added = Vec::new();
+            for attr in attrs.iter_mut() {
+                let syn::Meta::List(list) = &mut attr.meta else {
+                    continue;
+                };
+                if !list.path.is_ident("derive") {
+                    continue;
+                }
+                let derives: Vec<String> = list
+                    .tokens
+                    .to_string()
+                    .split(',')
+                    .map(|d| d.split_whitespace().collect::<String>())
+                    .filter(|d| !d.is_empty())
+                    .collect();
+                let mut kept = Vec::new();
+                for derive in derives {
+                    match OPTIONAL_DERIVES.iter().find(|(path, _)| *path == derive) {
+                        Some((path, feature)) => added.push(format!(
+                            "#[cfg_attr(feature = \"{feature}\", derive({path}))]"
+                        )),
+                        None => kept.push(derive),
+                    }
+                }
+                list.tokens = kept
+                    .join(", ")
+                    .parse()
+                    .map_err(|e| format!("derive list: {e}"))?;
+            }
+            for text in added {
+                let mut parsed = syn::Attribute::parse_outer
+                    .parse_str(&text)
+                    .map_err(|e| format!("{text}: {e}"))?;
+                attrs.append(&mut parsed);
+            }
+        }
+        Ok(())
+    }
+    visit(&mut file.items)
+}
+
 /// Response enums: every string enum a response body can hold is replaced
 /// by a hand-written open enum of the client crate (known values as
 /// variants, anything else kept as `Unknown(String)`), because Cloudflare

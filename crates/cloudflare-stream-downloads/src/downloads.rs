@@ -24,8 +24,12 @@ use crate::types::{Download, DownloadType};
 /// single download is an error and never an empty map. In the map shape,
 /// keys other than `default` and `audio` (a download type added later) are
 /// ignored. Serialising always writes the map shape.
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
-#[schemars(description = "The downloads of one video, keyed by download type.")]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schemars",
+    schemars(description = "The downloads of one video, keyed by download type.")
+)]
 pub struct Downloads {
     /// The video download (MP4).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -180,8 +180,10 @@ impl Client {
     /// [`RESUME_OVERLAP`] bytes before the resume point, read again from the
     /// server, match the `.part` (a power cut can leave garbage in unsynced
     /// pages); on any mismatch, a `.part` from another file, or one longer
-    /// than the file, it starts over. A cut connection is resumed the same
-    /// way up to the client's retry count. As soon as the size is known,
+    /// than the file, it starts over; a server that sends neither `ETag` nor
+    /// `Last-Modified` is never resumed from (nothing proves the bytes are
+    /// the same file). A cut connection is resumed the same way up to the
+    /// client's retry count. As soon as the size is known,
     /// the filesystem must have room for it ([`Error::NoSpace`]). Memory use
     /// does not depend on the file size (one 1 MiB write buffer).
     pub async fn fetch(

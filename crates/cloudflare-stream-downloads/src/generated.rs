@@ -15,18 +15,9 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///Identifier.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AccountId(::std::string::String);
     impl ::std::ops::Deref for AccountId {
         type Target = ::std::string::String;
@@ -79,18 +70,9 @@ pub mod types {
         }
     }
     ///A user-defined identifier for the media creator.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Creator(::std::string::String);
     impl ::std::ops::Deref for Creator {
         type Target = ::std::string::String;
@@ -143,14 +125,8 @@ pub mod types {
         }
     }
     ///`DeletedResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DeletedResponse {
         pub errors: Messages,
         pub messages: Messages,
@@ -160,14 +136,8 @@ pub mod types {
         pub success: bool,
     }
     ///`Download`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Download {
         #[serde(rename = "percentComplete")]
         pub percent_complete: f64,
@@ -186,9 +156,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum DownloadType {
         #[serde(rename = "default")]
         Default,
@@ -237,14 +207,8 @@ pub mod types {
         }
     }
     ///`DownloadsResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DownloadsResponse {
         pub errors: Messages,
         pub messages: Messages,
@@ -254,14 +218,8 @@ pub mod types {
         pub success: bool,
     }
     ///`FailureResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FailureResponse {
         pub errors: Messages,
         pub messages: Messages,
@@ -274,18 +232,9 @@ pub mod types {
         pub success: bool,
     }
     ///The live input ID used to upload a video with Stream Live.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct LiveInputId(::std::string::String);
     impl ::std::ops::Deref for LiveInputId {
         type Target = ::std::string::String;
@@ -338,14 +287,8 @@ pub mod types {
         }
     }
     ///`Message`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Message {
         pub code: i64,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -355,29 +298,16 @@ pub mod types {
         pub source: ::std::option::Option<MessageSource>,
     }
     ///`MessageSource`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct MessageSource {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub pointer: ::std::option::Option<::std::string::String>,
     }
     ///`Messages`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Messages(pub ::std::vec::Vec<Message>);
     impl ::std::ops::Deref for Messages {
         type Target = ::std::vec::Vec<Message>;
@@ -396,15 +326,8 @@ pub mod types {
         }
     }
     ///`Playback`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Playback {
         ///DASH Media Presentation Description for the video.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -414,14 +337,8 @@ pub mod types {
         pub hls: ::std::option::Option<::std::string::String>,
     }
     ///`ResponseCommon`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ResponseCommon {
         pub errors: Messages,
         pub messages: Messages,
@@ -429,15 +346,9 @@ pub mod types {
         pub success: bool,
     }
     ///`ResponseSingle`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ResponseSingle(pub ResponseCommon);
     impl ::std::ops::Deref for ResponseSingle {
         type Target = ResponseCommon;
@@ -456,15 +367,8 @@ pub mod types {
         }
     }
     ///`Video`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Video {
         #[serde(
             rename = "allowedOrigins",
@@ -566,18 +470,9 @@ pub mod types {
         pub watermark: ::std::option::Option<Watermark>,
     }
     ///A Cloudflare-generated unique identifier for a media item.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct VideoId(::std::string::String);
     impl ::std::ops::Deref for VideoId {
         type Target = ::std::string::String;
@@ -630,15 +525,8 @@ pub mod types {
         }
     }
     ///`VideoInput`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct VideoInput {
         ///The video height in pixels. A value of `-1` means the height is unknown. The value becomes available after the upload and before the video is ready.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -648,15 +536,9 @@ pub mod types {
         pub width: ::std::option::Option<i64>,
     }
     ///A user modifiable key-value store used to reference other systems of record for managing videos.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct VideoMeta(
         pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     );
@@ -684,15 +566,8 @@ pub mod types {
         }
     }
     ///Public details for the video including title, share link, channel link, and logo.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct VideoPublicDetails {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub channel_link: ::std::option::Option<::std::string::String>,
@@ -716,9 +591,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum VideoStateFilter {
         #[serde(rename = "pendingupload")]
         Pendingupload,
@@ -782,15 +657,8 @@ pub mod types {
         }
     }
     ///Specifies a detailed status for a video. If the `state` is `inprogress` or `error`, the `step` field returns `encoding` or `manifest`. If the `state` is `inprogress`, `pctComplete` returns a number between 0 and 100 to indicate the approximate percent of completion. If the `state` is `error`, `errorReasonCode` and `errorReasonText` provide additional details.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct VideoStatus {
         #[serde(
             rename = "errorReasonCode",
@@ -811,14 +679,8 @@ pub mod types {
         pub state: ::std::option::Option<crate::VideoState>,
     }
     ///`VideosResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct VideosResponse {
         pub errors: Messages,
         pub messages: Messages,
@@ -834,15 +696,8 @@ pub mod types {
         pub total: ::std::option::Option<i64>,
     }
     ///`Watermark`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Watermark {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub created: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -871,18 +726,9 @@ pub mod types {
         pub width: ::std::option::Option<i64>,
     }
     ///The unique identifier for a watermark profile.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WatermarkId(::std::string::String);
     impl ::std::ops::Deref for WatermarkId {
         type Target = ::std::string::String;

@@ -15,9 +15,6 @@
 
 use std::fmt;
 
-use schemars::JsonSchema;
-use schemars::r#gen::SchemaGenerator;
-use schemars::schema::{InstanceType, Metadata, Schema, SchemaObject, SubschemaValidation};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! open_enum {
@@ -88,12 +85,13 @@ macro_rules! open_enum {
             }
         }
 
-        impl JsonSchema for $name {
+        #[cfg(feature = "schemars")]
+        impl schemars::JsonSchema for $name {
             fn schema_name() -> String {
                 stringify!($name).to_owned()
             }
 
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
                 open_schema(Self::KNOWN, concat!(stringify!($name), ": one of the known values, or any other string (an open enum)"))
             }
         }
@@ -102,7 +100,9 @@ macro_rules! open_enum {
 
 /// `anyOf: [{enum: known}, {type: string}]`: the known values stay visible
 /// in the schema snapshots, and any string is valid.
-fn open_schema(known: &[&str], description: &str) -> Schema {
+#[cfg(feature = "schemars")]
+fn open_schema(known: &[&str], description: &str) -> schemars::schema::Schema {
+    use schemars::schema::{InstanceType, Metadata, Schema, SchemaObject, SubschemaValidation};
     let closed = SchemaObject {
         instance_type: Some(InstanceType::String.into()),
         enum_values: Some(known.iter().map(|v| (*v).into()).collect()),

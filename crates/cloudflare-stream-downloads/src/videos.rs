@@ -158,6 +158,7 @@ impl Serialize for VideoList {
     }
 }
 
+#[cfg(feature = "schemars")]
 impl schemars::JsonSchema for VideoList {
     fn schema_name() -> String {
         "VideoList".to_owned()
