@@ -777,3 +777,30 @@ async fn missing_account_id_is_refused_before_any_request() {
     assert!(err.to_string().contains("CLOUDFLARE_ACCOUNT_ID"), "{err}");
     assert!(received(&server).await.is_empty());
 }
+
+/// TLS is rustls with the ring provider, chosen by the crate: building a
+/// client never panics for want of a provider, and an https base URL goes
+/// through a real handshake (here refused by a server that does not speak
+/// TLS: a connection error, not a panic).
+#[tokio::test]
+async fn https_goes_through_rustls_with_the_crates_provider() {
+    use tokio::io::AsyncWriteExt;
+    let config = cloudflare_stream_downloads::tls::client_config().unwrap();
+    assert!(!config.crypto_provider().cipher_suites.is_empty());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let client = Client::builder()
+        .base_url(format!("https://127.0.0.1:{port}/client/v4"))
+        .account_id(ACCOUNT)
+        .api_token(TOKEN)
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let err = client.list_downloads(VIDEO).await.unwrap_err();
+    assert!(matches!(err, Error::Connection { .. }), "{err:?}");
+}

@@ -45,3 +45,21 @@ fn all_six_operations_are_generated() {
         );
     }
 }
+
+/// Optional derives are behind their feature, never in a plain derive list.
+#[test]
+fn optional_derives_are_behind_their_feature() {
+    let rendered = render(&Paths::workspace()).unwrap();
+    let gated = rendered
+        .text
+        .matches("#[cfg_attr(feature = \"schemars\", derive(schemars::JsonSchema))]")
+        .count();
+    assert_eq!(gated, rendered.types, "one gated derive per generated type");
+    for line in rendered
+        .text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("#[derive("))
+    {
+        assert!(!line.contains("JsonSchema"), "ungated: {line}");
+    }
+}
