@@ -18,7 +18,9 @@
 //!   ([`videos::VideoWalk`]);
 //! * [`Downloads`], which decodes both shapes the API has used for `result`;
 //! * the open response enums [`DownloadStatus`] and [`VideoState`];
-//! * [`tls`]: the crypto provider.
+//! * [`tls`]: the crypto provider;
+//! * [`media`]: checking that a downloaded MP4/M4A is whole (its top-level
+//!   boxes tile the file).
 //!
 //! Each request is a `tracing` event at debug level (operation, attempt,
 //! status, duration); retries are info events. No header, and so no
@@ -45,6 +47,7 @@ mod wait;
 pub mod generated;
 
 pub mod hooks;
+pub mod media;
 pub mod tls;
 
 pub use client::{
