@@ -26,6 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let selection = xtask::sync::Selection {
         reason: String::new(),
         path_prefixes: vec!["/accounts/{account_id}/stream/{identifier}/downloads".into()],
+        operations: vec![xtask::sync::OperationRule {
+            path: "/accounts/{account_id}/stream".into(),
+            methods: vec!["get".into()],
+        }],
     };
     let _ = xtask::sync::slice(file, &doc, &selection);
     let _ = xtask::patches::apply(&mut doc, patches());
