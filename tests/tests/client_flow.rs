@@ -249,8 +249,8 @@ fn assert_file_is_served_content(path: &std::path::Path, size: u64) {
 fn assert_file_is(path: &std::path::Path, size: u64, file: &str) {
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(bytes.len() as u64, size);
-    let shift = content::shift(VIDEO, file);
-    assert_eq!(content::first_mismatch(shift, &bytes), None, "bytes differ");
+    let served = content::FileContent::new(VIDEO, file, size);
+    assert_eq!(served.first_mismatch(0, &bytes), None, "bytes differ");
 }
 
 #[tokio::test]

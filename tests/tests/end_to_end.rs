@@ -77,13 +77,18 @@ async fn create_wait_fetch_64_mib() {
             break;
         }
         assert_eq!(
-            content::first_mismatch(content::shift(video, "default.mp4") + offset, &block[..n]),
+            content::FileContent::new(video, "default.mp4", size)
+                .first_mismatch(offset, &block[..n]),
             None,
             "wrong byte in the block at {offset}"
         );
         offset += n as u64;
     }
     assert_eq!(offset, size);
+    // A whole MP4, as Stream serves them: its boxes tile the file.
+    let boxes = cloudflare_stream_downloads::media::check_file(&target).unwrap();
+    let kinds: Vec<String> = boxes.iter().map(|b| b.kind_str()).collect();
+    assert_eq!(kinds, ["ftyp", "moov", "mdat"]);
 
     let file_requests = fake.file_requests();
     assert_eq!(file_requests.len(), 1);

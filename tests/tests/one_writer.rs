@@ -55,9 +55,9 @@ async fn ready(client: &Client, video: &str) -> Download {
 fn assert_is(path: &std::path::Path, video: &str, size: u64) {
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(bytes.len() as u64, size, "size of {}", path.display());
-    let shift = content::shift(video, "default.mp4");
+    let served = content::FileContent::new(video, "default.mp4", size);
     assert_eq!(
-        content::first_mismatch(shift, &bytes),
+        served.first_mismatch(0, &bytes),
         None,
         "{} is not {video}'s file",
         path.display()

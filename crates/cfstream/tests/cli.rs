@@ -882,8 +882,8 @@ async fn two_fetches_of_one_video_to_one_path() {
     );
     let bytes = std::fs::read(&target).unwrap();
     assert_eq!(bytes.len() as u64, size);
-    let shift = stream_fake::content::shift(VIDEO, "default.mp4");
-    assert_eq!(stream_fake::content::first_mismatch(shift, &bytes), None);
+    let file = stream_fake::content::FileContent::new(VIDEO, "default.mp4", size);
+    assert_eq!(file.first_mismatch(0, &bytes), None);
 }
 
 #[test]

@@ -8,9 +8,10 @@
 //! * Asynchronous generation: a created download is `inprogress` at 0 %
 //!   and advances per list request or with time to `ready` (or `error`).
 //! * The files, on a second port (another origin, like
-//!   `customer-<code>.cloudflarestream.com`): deterministic bytes produced on
-//!   the fly ([`content`]), `Content-Length`, `Range`/206, `?filename=`; no
-//!   credentials needed, and any received are recorded.
+//!   `customer-<code>.cloudflarestream.com`): deterministic, well-formed
+//!   MP4/M4A files produced on the fly ([`content`]), `Content-Length`,
+//!   `ETag`/`If-Range`, `Range`/206, `?filename=`; no credentials needed,
+//!   and any received are recorded.
 //! * The listing of the account's videos (`GET …/stream`), over a
 //!   deterministic account of any size ([`catalog`]), with the bounds'
 //!   inclusivity as a setting ([`Bounds`]). Creating downloads of a video

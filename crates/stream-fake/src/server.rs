@@ -510,20 +510,23 @@ async fn file(
     };
     let cut = matches!(fault, Some(Fault::CutMidBody | Fault::TruncatedJson));
     let send_end = if cut { start + (end - start) / 2 } else { end };
-    let shift = content::shift(&video, &file);
-    let stream = futures_util::stream::unfold(start, move |pos| async move {
-        if pos >= send_end {
-            if cut && pos < end {
-                tokio::time::sleep(CUT_PAUSE).await;
-                return Some((Err(cut_error()), end));
+    let content = Arc::new(content::FileContent::new(&video, &file, size));
+    let stream = futures_util::stream::unfold(start, move |pos| {
+        let content = content.clone();
+        async move {
+            if pos >= send_end {
+                if cut && pos < end {
+                    tokio::time::sleep(CUT_PAUSE).await;
+                    return Some((Err(cut_error()), end));
+                }
+                return None;
             }
-            return None;
+            let n = (send_end - pos).min(CHUNK as u64) as usize;
+            Some((
+                Ok::<_, std::io::Error>(content.chunk(pos, n)),
+                pos + n as u64,
+            ))
         }
-        let n = (send_end - pos).min(CHUNK as u64) as usize;
-        Some((
-            Ok::<_, std::io::Error>(content::chunk(shift + pos, n)),
-            pos + n as u64,
-        ))
     });
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;

@@ -392,8 +392,8 @@ async fn the_file_route_serves_exact_bytes_ranges_and_filenames_without_credenti
     assert_eq!(whole.headers()["content-type"], "video/mp4");
     let bytes = whole.bytes().await.unwrap();
     assert_eq!(bytes.len() as u64, size);
-    let shift = content::shift(VIDEO, url.rsplit('/').next().unwrap());
-    assert_eq!(content::first_mismatch(shift, &bytes), None);
+    let file = content::FileContent::new(VIDEO, url.rsplit('/').next().unwrap(), size);
+    assert_eq!(file.first_mismatch(0, &bytes), None);
     // Another file holds other bytes.
     assert_ne!(
         content::shift(VIDEO, "audio.m4a"),
@@ -418,7 +418,7 @@ async fn the_file_route_serves_exact_bytes_ranges_and_filenames_without_credenti
     );
     let bytes = part.bytes().await.unwrap();
     assert_eq!(bytes.len(), 200_000);
-    assert_eq!(content::first_mismatch(shift + 100_000, &bytes), None);
+    assert_eq!(file.first_mismatch(100_000, &bytes), None);
 
     let closed = h
         .http
@@ -428,10 +428,7 @@ async fn the_file_route_serves_exact_bytes_ranges_and_filenames_without_credenti
         .await
         .unwrap();
     assert_eq!(closed.headers()["content-range"], "bytes 10-19/300000");
-    assert_eq!(
-        closed.bytes().await.unwrap(),
-        content::chunk(shift + 10, 10)
-    );
+    assert_eq!(closed.bytes().await.unwrap(), file.chunk(10, 10));
 
     let beyond = h
         .http
@@ -867,5 +864,62 @@ async fn a_deleted_video_leaves_the_listing_and_answers_404() {
     assert_eq!(
         h.call("GET", &gone, None).await.status,
         StatusCode::NOT_FOUND
+    );
+}
+
+/// A reader over a served file, made on the fly (for files too big to hold).
+struct Served {
+    file: content::FileContent,
+    pos: u64,
+}
+
+impl std::io::Read for Served {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let chunk = self.file.chunk(self.pos, buf.len());
+        buf[..chunk.len()].copy_from_slice(&chunk);
+        self.pos += chunk.len() as u64;
+        Ok(chunk.len())
+    }
+}
+
+impl std::io::Seek for Served {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.pos = match to {
+            std::io::SeekFrom::Start(n) => n,
+            std::io::SeekFrom::End(d) => self.file.len().saturating_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.saturating_add_signed(d),
+        };
+        Ok(self.pos)
+    }
+}
+
+#[test]
+fn served_files_are_whole_mp4s_with_32_and_64_bit_mdat() {
+    use cloudflare_stream_downloads::media::check_boxes;
+    for (file, size) in [
+        ("default.mp4", 300_000u64),
+        ("audio.m4a", content::MIN_BOX_FILE),
+        ("default.mp4", 5 << 30), // over 4 GiB: a 64-bit mdat size
+        ("default.mp4", 1 << 50),
+    ] {
+        let mut reader = Served {
+            file: content::FileContent::new(VIDEO, file, size),
+            pos: 0,
+        };
+        let boxes = check_boxes(&mut reader, size).unwrap_or_else(|e| panic!("{file} {size}: {e}"));
+        let kinds: Vec<String> = boxes.iter().map(|b| b.kind_str()).collect();
+        assert_eq!(kinds, ["ftyp", "moov", "mdat"], "{file} {size}");
+        // Cut anywhere, it fails.
+        for cut in [size - 1, size / 2, 100, 90, 30] {
+            assert!(
+                check_boxes(&mut reader, cut).is_err(),
+                "{file} {size} cut at {cut}"
+            );
+        }
+    }
+    // The audio file says so in its ftyp.
+    assert_eq!(
+        &content::FileContent::new(VIDEO, "audio.m4a", 1000).chunk(8, 4)[..],
+        b"M4A "
     );
 }
