@@ -17,9 +17,11 @@
 //!   it has already yielded (it remembers only the ids within `EPSILON` of
 //!   the bound, so memory does not grow with the number of videos);
 //! * when a full page brings nothing new (a page's worth of videos share
-//!   one instant), counts the videos at that instant (`include_counts`,
-//!   one or two requests of one video) and, if it has seen them all, asks
-//!   at the bound itself, then 1 µs past it;
+//!   one instant, or with an inclusive server the neighbours 1 µs away
+//!   filled it), counts the videos at that instant (`include_counts`, one
+//!   or two requests of one video) and, if they fit on a page, asks at the
+//!   bound itself (which returns the ones not seen yet), then 1 µs short of
+//!   it;
 //! * stops when a page holds fewer videos than asked for, or at `max`.
 //!
 //! Every video is yielded exactly once whether the server's bounds are
@@ -27,8 +29,8 @@
 //! `created` value at a page boundary. Limits, stated: more videos than a
 //! page (`page_size`) with one identical `created` cannot be paged through
 //! by this API at all (the count finds them, and the walk fails with an
-//! error instead of skipping silently); and the overlap assumes the server compares bounds
-//! at microsecond precision or finer. A page out of creation order, or a
+//! error instead of skipping silently); and the overlap assumes the server
+//! compares bounds at microsecond precision or finer. A page out of creation order, or a
 //! video without `uid` or `created`, is an [`Error::UnexpectedResponse`]:
 //! paging past it could skip videos.
 
