@@ -248,11 +248,8 @@ pub fn destination(
     let Some(output) = output else {
         return Ok(default_path(video_id, kind));
     };
-    let as_dir = output
-        .as_os_str()
-        .to_string_lossy()
-        .ends_with(std::path::MAIN_SEPARATOR)
-        || output.as_os_str().to_string_lossy().ends_with('/');
+    let text = output.as_os_str().to_string_lossy();
+    let as_dir = text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR);
     if as_dir && !output.exists() {
         std::fs::create_dir_all(&output).map_err(|e| destination_error(&output, e.to_string()))?;
     }

@@ -437,13 +437,13 @@ impl Client {
 
         // Position the file: from 0 (a whole file), or at `have` after the
         // overlap has been compared with what the .part holds.
+        let mut pending: Option<bytes::Bytes> = None;
         let mut written = if start == 0 {
             part.file.set_len(0).await.map_err(&io)?;
             part.file.seek(SeekFrom::Start(0)).await.map_err(&io)?;
             0
         } else {
             let mut theirs = Vec::with_capacity(overlap as usize);
-            let mut pending: Option<bytes::Bytes> = None;
             while (theirs.len() as u64) < overlap {
                 let Some(chunk) = response.chunk().await.map_err(transport)? else {
                     // Cut before the overlap was read: try again, keeping
@@ -474,19 +474,16 @@ impl Client {
                 ));
             }
             part.file.seek(SeekFrom::Start(have)).await.map_err(&io)?;
-            let mut out = BufWriter::with_capacity(WRITE_BUFFER, &mut part.file);
-            let mut written = have;
-            if let Some(rest) = pending {
-                out.write_all(&rest).await.map_err(&io)?;
-                written += rest.len() as u64;
-            }
-            out.flush().await.map_err(&io)?;
-            written
+            have
         };
-        part.resumed_from
-            .get_or_insert(if start == 0 { 0 } else { have });
-        progress(written, total);
+        part.resumed_from.get_or_insert(written);
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, &mut part.file);
+        // The rest of the chunk that held the end of the overlap.
+        if let Some(rest) = pending {
+            out.write_all(&rest).await.map_err(&io)?;
+            written += rest.len() as u64;
+        }
+        progress(written, total);
         let body_result = loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {

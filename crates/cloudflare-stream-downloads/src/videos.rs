@@ -34,7 +34,7 @@
 //! video without `uid` or `created`, is an [`Error::UnexpectedResponse`]:
 //! paging past it could skip videos.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::num::NonZeroU64;
 use std::pin::Pin;
@@ -556,13 +556,33 @@ impl VideoWalk {
             previous = Some(created);
         }
 
-        let mut fresh: Vec<ListedVideo> = Vec::new();
-        for v in &page {
-            let uid = v.uid().unwrap_or_default();
-            if self.window.contains_key(uid) || fresh.iter().any(|f| f.uid() == Some(uid)) {
+        // Where the bound would move, and which of this page's videos lie
+        // within EPSILON of it, before the page is consumed.
+        let next_bound = page.last().and_then(ListedVideo::created);
+        let near = |bound: DateTime<Utc>, t: DateTime<Utc>| {
+            if self.ascending {
+                t <= bound && t >= bound - EPSILON
+            } else {
+                t >= bound && t <= bound + EPSILON
+            }
+        };
+        let near_next: Vec<(String, DateTime<Utc>)> = next_bound
+            .map(|b| {
+                page.iter()
+                    .filter_map(|v| Some((v.uid()?.to_owned(), v.created()?)))
+                    .filter(|(_, t)| near(b, *t))
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        let mut in_page: HashSet<String> = HashSet::with_capacity(page.len());
+        let mut fresh: Vec<ListedVideo> = Vec::with_capacity(page.len());
+        for v in page {
+            let uid = v.uid().unwrap_or_default().to_owned();
+            if self.window.contains_key(&uid) || !in_page.insert(uid) {
                 continue;
             }
-            fresh.push(v.clone());
+            fresh.push(v);
         }
         if let Some(remaining) = self.remaining.as_mut() {
             let keep = usize::try_from(*remaining)
@@ -597,25 +617,9 @@ impl VideoWalk {
         }
         // Progress: the new bound is the last video's `created`; remember
         // what was yielded within EPSILON of it.
-        let bound = page
-            .last()
-            .and_then(ListedVideo::created)
-            .unwrap_or_default();
-        let near = |t: DateTime<Utc>| {
-            if self.ascending {
-                t <= bound && t >= bound - EPSILON
-            } else {
-                t >= bound && t <= bound + EPSILON
-            }
-        };
-        self.window.retain(|_, t| near(*t));
-        for v in &page {
-            if let (Some(uid), Some(t)) = (v.uid(), v.created())
-                && near(t)
-            {
-                self.window.insert(uid.to_owned(), t);
-            }
-        }
+        let bound = next_bound.unwrap_or_default();
+        self.window.retain(|_, t| near(bound, *t));
+        self.window.extend(near_next);
         self.bound = Some(bound);
         self.stage = 0;
         Ok(fresh)

@@ -131,6 +131,13 @@ async fn start_fake(config: FakeConfig) -> StreamFake {
     StreamFake::start(config).await.unwrap()
 }
 
+/// A plain reqwest client for the baselines, on the client crate's TLS
+/// configuration (reqwest has no default crypto provider here).
+fn raw_http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(cloudflare_stream_downloads::tls::client_config().unwrap())
+}
+
 fn client_for(fake: &StreamFake) -> Client {
     Client::builder()
         .base_url(fake.base_url())
@@ -150,8 +157,7 @@ async fn overhead() {
     client.create_downloads(video).await.unwrap();
     // The baseline a careful hand-written client would use: the same
     // timeouts as ours (each request then carries a timer, as ours does).
-    let raw = reqwest::Client::builder()
-        .tls_backend_preconfigured(cloudflare_stream_downloads::tls::client_config().unwrap())
+    let raw = raw_http()
         .timeout(cloudflare_stream_downloads::DEFAULT_REQUEST_TIMEOUT)
         .connect_timeout(cloudflare_stream_downloads::DEFAULT_CONNECT_TIMEOUT)
         .build()
@@ -468,10 +474,7 @@ async fn listing(videos: usize) {
     })
     .await;
     let client = client_for(&fake);
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(cloudflare_stream_downloads::tls::client_config().unwrap())
-        .build()
-        .unwrap();
+    let http = raw_http().build().unwrap();
     let walk = || async {
         let before = fake.api_request_count();
         let n = client
