@@ -13,6 +13,7 @@ use crate::credentials::{
 };
 use crate::downloads::Downloads;
 use crate::error::{Error, RequestSummary};
+use crate::gate::RequestGate;
 use crate::hooks::{CallRecord, Inner};
 use crate::retry::RetryPolicy;
 use crate::types::{DeletedResponse, DownloadType, DownloadsResponse, FailureResponse, Message};
@@ -55,6 +56,7 @@ pub(crate) struct Shared {
     pub(crate) auth: Arc<HeaderMap>,
     pub(crate) credentials: Credentials,
     pub(crate) max_response_bytes: u64,
+    pub(crate) gate: Option<Arc<dyn RequestGate>>,
 }
 
 impl fmt::Debug for Client {
@@ -81,6 +83,7 @@ pub struct ClientBuilder {
     read_timeout: Duration,
     retry: RetryPolicy,
     max_response_bytes: u64,
+    gate: Option<Arc<dyn RequestGate>>,
     env: Option<EnvLookup>,
 }
 
@@ -94,6 +97,7 @@ impl fmt::Debug for ClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("retry", &self.retry)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("gate", &self.gate)
             .field("reads_environment", &self.env.is_some())
             .finish()
     }
@@ -110,6 +114,7 @@ impl Default for ClientBuilder {
             read_timeout: DEFAULT_READ_TIMEOUT,
             retry: RetryPolicy::default(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            gate: None,
             env: None,
         }
     }
@@ -161,6 +166,13 @@ impl ClientBuilder {
     /// Retries after the first attempt (default 2).
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.retry.max_retries = retries;
+        self
+    }
+
+    /// Pass every API request through `gate` (a shared rate limiter, a
+    /// counter): see [`RequestGate`]. Clones of the client share it.
+    pub fn request_gate(mut self, gate: Arc<dyn RequestGate>) -> Self {
+        self.gate = Some(gate);
         self
     }
 
@@ -251,6 +263,7 @@ impl ClientBuilder {
                 auth,
                 credentials,
                 max_response_bytes: self.max_response_bytes,
+                gate: self.gate,
             }),
             retry: self.retry,
             account_id,
@@ -459,6 +472,7 @@ impl Client {
                 self.shared.auth.clone(),
                 self.retry,
                 self.shared.max_response_bytes,
+                self.shared.gate.clone(),
             ),
         )
     }

@@ -16,6 +16,7 @@ use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use crate::gate::RequestGate;
 use crate::generated::Client;
 use crate::retry::{Decision, RetryPolicy};
 
@@ -33,6 +34,8 @@ pub struct Inner {
     pub(crate) record: Arc<Mutex<CallRecord>>,
     /// Largest answer body read (see [`ClientBuilder::max_response_bytes`](crate::ClientBuilder::max_response_bytes)).
     pub(crate) max_body: u64,
+    /// Every attempt waits on it and reports its answer to it.
+    pub(crate) gate: Option<Arc<dyn RequestGate>>,
 }
 
 impl fmt::Debug for Inner {
@@ -61,12 +64,18 @@ pub(crate) struct CallRecord {
 }
 
 impl Inner {
-    pub(crate) fn new(auth: Arc<HeaderMap>, retry: RetryPolicy, max_body: u64) -> Self {
+    pub(crate) fn new(
+        auth: Arc<HeaderMap>,
+        retry: RetryPolicy,
+        max_body: u64,
+        gate: Option<Arc<dyn RequestGate>>,
+    ) -> Self {
         Self {
             auth,
             retry,
             record: Arc::default(),
             max_body,
+            gate,
         }
     }
 
@@ -114,6 +123,9 @@ impl ClientHooks<Inner> for Client {
         loop {
             let spare = request.try_clone();
             let attempt = retries_done + 1;
+            if let Some(gate) = &inner.gate {
+                gate.admit().await;
+            }
             let started = std::time::Instant::now();
             let result = self.client().execute(request).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -129,6 +141,9 @@ impl ClientHooks<Inner> for Client {
                         elapsed_ms,
                         "cloudflare api request"
                     );
+                    if let Some(gate) = &inner.gate {
+                        gate.answered(status, retry_after);
+                    }
                     inner.update(|r| {
                         r.attempts = attempt;
                         r.status = Some(status);

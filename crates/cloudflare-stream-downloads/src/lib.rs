@@ -33,6 +33,7 @@ mod credentials;
 mod downloads;
 mod error;
 mod fetch;
+mod gate;
 mod ids;
 mod open_enum;
 mod retry;
@@ -63,6 +64,7 @@ pub use error::{Error, RequestSummary};
 pub use fetch::{
     FetchReport, PartSource, RESUME_OVERLAP, check_destination, part_path, source_path,
 };
+pub use gate::{Admission, RequestGate};
 pub use generated::types;
 pub use ids::{MAX_ID_LEN, check_id};
 pub use open_enum::{DownloadStatus, VideoState};

@@ -63,6 +63,50 @@ pub struct FakeConfig {
     pub progress: Progress,
     /// Faults armed from the start.
     pub faults: Vec<FaultRule>,
+    /// Cloudflare's per-user rate limit, when set: past `requests` API
+    /// requests in any `window`, every API request gets 429 for `lockout`.
+    pub rate_limit: Option<RateLimit>,
+    /// A pause before each 64 KiB chunk of a served file (slow transfers,
+    /// for tests that interrupt them).
+    pub file_chunk_delay: Duration,
+}
+
+/// A rate limit with a lockout, as Cloudflare's (1200 requests per 5
+/// minutes per user, then 429 for 5 minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed in any `window`.
+    pub requests: u32,
+    /// The sliding window.
+    pub window: Duration,
+    /// How long every request is refused once the limit is passed.
+    pub lockout: Duration,
+}
+
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+    /// `N/WINDOW[:LOCKOUT]`, e.g. `1200/5m:5m` (the lockout defaults to the window).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (rate, lockout) = s.split_once(':').map_or((s, None), |(r, l)| (r, Some(l)));
+        let (n, window) = rate
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected N/WINDOW[:LOCKOUT], e.g. 1200/5m"))?;
+        let requests = n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{s:?}: N must be a positive whole number"))?;
+        let window = humantime::parse_duration(window).map_err(|e| format!("{s:?}: {e}"))?;
+        let lockout = match lockout {
+            Some(l) => humantime::parse_duration(l).map_err(|e| format!("{s:?}: {e}"))?,
+            None => window,
+        };
+        Ok(Self {
+            requests,
+            window,
+            lockout,
+        })
+    }
 }
 
 impl Default for FakeConfig {
@@ -81,6 +125,8 @@ impl Default for FakeConfig {
             file_size: 1024 * 1024,
             progress: Progress::PerPoll { step: 25.0 },
             faults: Vec::new(),
+            rate_limit: None,
+            file_chunk_delay: Duration::ZERO,
         }
     }
 }

@@ -81,13 +81,16 @@ pub enum Fault {
     TruncatedJson,
     /// The file route answers 200 with the whole file whatever the `Range`.
     IgnoreRange,
+    /// The file route answers 200 with the first half of the file and a
+    /// `Content-Length` that says so (a server lying about the length).
+    ShortFile,
 }
 
 impl FromStr for Fault {
     type Err = String;
     /// `429:SECS`, `429-date:SECS`, `429-bare`, `5xx:STATUS` (or just `502`),
     /// `success-false`, `slow:DURATION` (e.g. `slow:2s`), `cut`,
-    /// `truncated`, `ignore-range`.
+    /// `truncated`, `ignore-range`, `short-file`.
     fn from_str(s: &str) -> Result<Self, String> {
         let (name, arg) = s.split_once(':').map_or((s, None), |(n, a)| (n, Some(a)));
         let secs = |arg: Option<&str>| -> Result<u64, String> {
@@ -108,13 +111,14 @@ impl FromStr for Fault {
             "cut" => Fault::CutMidBody,
             "truncated" => Fault::TruncatedJson,
             "ignore-range" => Fault::IgnoreRange,
+            "short-file" => Fault::ShortFile,
             other if other.len() == 3 && other.starts_with('5') => {
                 Fault::ServerErrorHtml(server_status(other)?)
             }
             other => {
                 return Err(format!(
                     "unknown fault {other:?} (429[:secs], 429-date[:secs], 429-bare, 5xx[:status], \
-                     success-false, slow[:duration], cut, truncated, ignore-range)"
+                     success-false, slow[:duration], cut, truncated, ignore-range, short-file)"
                 ));
             }
         })

@@ -43,7 +43,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 pub use catalog::{Bounds, CatalogVideo};
-pub use config::{FakeConfig, Progress};
+pub use config::{FakeConfig, Progress, RateLimit};
 pub use faults::{Fault, FaultRule, RetryAfter, Route};
 pub use server::{AUTH_ERROR, BAD_QUERY, INVALID_ID, NO_ROUTE, NOT_FOUND, NOT_READY, RATE_LIMITED};
 pub use state::{DownloadView, FileRequest, Kind, VideoOptions};
@@ -152,6 +152,22 @@ impl StreamFake {
     /// How many API requests arrived (all routes, faults included).
     pub fn api_request_count(&self) -> u64 {
         self.world.lock().unwrap().api_requests
+    }
+
+    /// How many API requests arrived on `route` (faults and 429s included;
+    /// [`Route::Any`] counts them all).
+    pub fn api_requests_on(&self, route: Route) -> u64 {
+        let w = self.world.lock().unwrap();
+        if route == Route::Any {
+            return w.api_requests;
+        }
+        w.route_requests.get(&route).copied().unwrap_or(0)
+    }
+
+    /// How many API requests the rate limit ([`FakeConfig::rate_limit`])
+    /// refused with 429.
+    pub fn rate_limited_count(&self) -> u64 {
+        self.world.lock().unwrap().rate_limited
     }
 
     /// The download of `kind` as the API would show it now (not a poll).

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use stream_fake::{FakeConfig, FaultRule, Progress, StreamFake, VideoOptions};
+use stream_fake::{FakeConfig, FaultRule, Progress, RateLimit, StreamFake, VideoOptions};
 
 /// A local fake of Cloudflare Stream's downloads API and download host.
 #[derive(Parser, Debug)]
@@ -57,13 +57,20 @@ struct Args {
     /// Inject a fault: ROUTE=FAULT[*TIMES] (repeatable). See below.
     #[arg(long = "fault")]
     faults: Vec<FaultRule>,
+    /// Enforce a rate limit with a lockout: N/WINDOW[:LOCKOUT], e.g.
+    /// 1200/5m:5m (Cloudflare's per-user limit).
+    #[arg(long)]
+    rate_limit: Option<RateLimit>,
+    /// Pause before each 64 KiB chunk of a served file, e.g. 20ms.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    file_chunk_delay: Duration,
 }
 
 const AFTER_HELP: &str = "\
 Faults (ROUTE=FAULT[*TIMES]; without *TIMES, every request):
   routes: videos, list, create, delete, create-type, delete-type, file, any
   faults: 429[:SECS]  429-date[:SECS]  429-bare  5xx[:STATUS] (or 502, 503…)
-          success-false  slow[:DURATION]  cut  truncated  ignore-range
+          success-false  slow[:DURATION]  cut  truncated  ignore-range  short-file
   e.g.    --fault list=429:2*3  --fault file=cut*1  --fault any=slow:500ms";
 
 #[tokio::main]
@@ -88,6 +95,8 @@ async fn main() -> std::io::Result<()> {
             },
         },
         faults: args.faults,
+        rate_limit: args.rate_limit,
+        file_chunk_delay: args.file_chunk_delay,
     };
     let fake = StreamFake::start(config).await?;
     for id in &args.failing_videos {

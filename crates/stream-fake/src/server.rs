@@ -127,11 +127,16 @@ async fn api(
     video: Option<String>,
     op: impl FnOnce(&mut World) -> Answer,
 ) -> Response {
-    let fault = {
+    let (fault, locked) = {
         let mut w = world.lock().unwrap();
-        w.api_requests += 1;
-        w.take_fault(route)
+        let locked = w.admit(route);
+        (w.take_fault(route), locked)
     };
+    if let Some(wait) = locked {
+        // Whole seconds, rounded up, as Cloudflare sends them.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return rate_limited(RetryAfter::Seconds(secs));
+    }
     match fault {
         Some(Fault::RateLimited(after)) => return rate_limited(after),
         Some(Fault::ServerErrorHtml(status)) => return html_error(status),
@@ -429,7 +434,7 @@ async fn file(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (fault, size, ready, signed) = {
+    let (fault, size, ready, signed, chunk_delay) = {
         let mut w = world.lock().unwrap();
         let credential_headers = [
             "authorization",
@@ -454,7 +459,13 @@ async fn file(
         };
         let ready = kind.is_some_and(|k| w.is_ready(&video, k));
         let signed = w.requires_signed_urls(&video);
-        (w.take_fault(Route::File), w.config.file_size, ready, signed)
+        (
+            w.take_fault(Route::File),
+            w.config.file_size,
+            ready,
+            signed,
+            w.config.file_chunk_delay,
+        )
     };
     match fault {
         Some(Fault::RateLimited(after)) => return rate_limited(after),
@@ -494,8 +505,10 @@ async fn file(
         .get(header::IF_RANGE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v == etag);
-    let honour_range = fault != Some(Fault::IgnoreRange) && if_range_ok;
+    let short = fault == Some(Fault::ShortFile);
+    let honour_range = !matches!(fault, Some(Fault::IgnoreRange | Fault::ShortFile)) && if_range_ok;
     let (status, start, end) = match range.as_deref().filter(|_| honour_range) {
+        None if short => (StatusCode::OK, 0, size / 2),
         None => (StatusCode::OK, 0, size),
         Some(r) => match parse_range(r, size) {
             Some((start, end)) => (StatusCode::PARTIAL_CONTENT, start, end),
@@ -522,6 +535,9 @@ async fn file(
                 return None;
             }
             let n = (send_end - pos).min(CHUNK as u64) as usize;
+            if !chunk_delay.is_zero() {
+                tokio::time::sleep(chunk_delay).await;
+            }
             Some((
                 Ok::<_, std::io::Error>(content.chunk(pos, n)),
                 pos + n as u64,

@@ -107,6 +107,14 @@ pub struct World {
     faults: Vec<FaultRule>,
     pub(crate) file_requests: Vec<FileRequest>,
     pub(crate) api_requests: u64,
+    /// API requests per route (faults and 429s included).
+    pub(crate) route_requests: HashMap<Route, u64>,
+    /// Arrival times of the API requests inside the rate-limit window.
+    window: std::collections::VecDeque<Instant>,
+    /// Every API request is refused until then (a rate-limit lockout).
+    pub(crate) locked_until: Option<Instant>,
+    /// API requests answered 429 by the rate limit (not by injected faults).
+    pub(crate) rate_limited: u64,
     /// Listed videos, sorted by (`created`, `uid`).
     pub(crate) catalog: Vec<CatalogVideo>,
     /// Port of the download host, for the `url` of each download.
@@ -120,6 +128,10 @@ impl World {
             faults: config.faults.clone(),
             file_requests: Vec::new(),
             api_requests: 0,
+            route_requests: HashMap::new(),
+            window: std::collections::VecDeque::new(),
+            locked_until: None,
+            rate_limited: 0,
             catalog: Vec::new(),
             files_port: 0,
             config,
@@ -192,6 +204,37 @@ impl World {
     }
 
     /// The first armed fault for `route`, used up by one.
+    /// Counts an API request and applies the rate limit: `Some(wait)` when
+    /// it must be refused with 429 and `Retry-After: wait`.
+    pub(crate) fn admit(&mut self, route: Route) -> Option<std::time::Duration> {
+        self.api_requests += 1;
+        *self.route_requests.entry(route).or_default() += 1;
+        let limit = self.config.rate_limit?;
+        let now = Instant::now();
+        if let Some(until) = self.locked_until {
+            if now < until {
+                self.rate_limited += 1;
+                return Some(until - now);
+            }
+            self.locked_until = None;
+            self.window.clear();
+        }
+        while self
+            .window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= limit.window)
+        {
+            self.window.pop_front();
+        }
+        if self.window.len() >= limit.requests as usize {
+            self.locked_until = Some(now + limit.lockout);
+            self.rate_limited += 1;
+            return Some(limit.lockout);
+        }
+        self.window.push_back(now);
+        None
+    }
+
     pub(crate) fn take_fault(&mut self, route: Route) -> Option<Fault> {
         let index = self.faults.iter().position(|r| r.route.covers(route))?;
         let rule = &mut self.faults[index];

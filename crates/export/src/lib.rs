@@ -1,0 +1,39 @@
+//! `cfstream-export`: every Stream download of an account (or a chosen
+//! part) to a directory, resumable, inside Cloudflare's rate limit.
+//!
+//! The engine behind `cfstream export`. The client crate
+//! (`cloudflare-stream-downloads`) does the requests; this crate adds what
+//! an export of 100,000 videos needs and a client should not carry: the
+//! run's state in SQLite ([`state`]), one rate limiter for every API request
+//! ([`limiter`]), polling that spends few requests ([`poll`]), a stable split
+//! between machines ([`shard`]) and one run per directory ([`lock`]).
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! use cfstream_export::{ExportOptions, Exporter, Selection};
+//! use cloudflare_stream_downloads::{Client, VideoQuery};
+//!
+//! let exporter = Exporter::new(ExportOptions::new("export", Selection::All(VideoQuery::all())))?;
+//! let client = exporter.client(Client::builder().from_env())?;
+//! let (_stop, stop) = tokio::sync::watch::channel(false);
+//! let summary = exporter.run(client, std::sync::Arc::new(|_| {}), stop).await?;
+//! println!("{} done, {} failed", summary.done, summary.failed.len());
+//! # Ok(()) }
+//! ```
+
+pub mod engine;
+pub mod error;
+pub mod limiter;
+pub mod lock;
+pub mod machine;
+pub mod poll;
+pub mod shard;
+pub mod state;
+
+pub use engine::{
+    ExportOptions, Exporter, Failure, Observer, Planned, Progress, Selection, Summary, file_name,
+};
+pub use error::ExportError;
+pub use limiter::Rate;
+pub use poll::PollPolicy;
+pub use shard::Shard;

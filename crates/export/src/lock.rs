@@ -1,0 +1,57 @@
+//! One run per export directory.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::ExportError;
+
+/// Name of the lock file inside the export directory.
+pub const LOCK_FILE: &str = "cfstream-export.lock";
+
+/// An exclusive lock on an export directory, held until dropped (or the
+/// process dies: the operating system releases it, so a killed run never
+/// leaves a stale lock). The holder's pid is written into the file for the
+/// error message of a second run.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl DirLock {
+    /// Locks `dir`, or fails at once with [`ExportError::Busy`].
+    pub fn acquire(dir: &Path) -> Result<Self, ExportError> {
+        let path = dir.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(ExportError::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(ExportError::Busy {
+                    dir: dir.to_owned(),
+                    lock: path,
+                    holder: text.trim().parse().ok(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(ExportError::io(&path)(e)),
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(ExportError::io(&path))?;
+        Ok(Self { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,169 @@
+//! When to ask again whether a download is ready.
+//!
+//! Every poll is an API request out of a budget shared with every other
+//! video, so a poll that finds the download still generating is wasted.
+//! [`PollPolicy::Adaptive`] (the default) extrapolates the finish time from
+//! the last two observations of `percentComplete` and asks at that time
+//! (bounded below and above); a download whose progress stalls falls back to
+//! doubling backoff. The two others are the baselines it is measured against
+//! (docs/performance.md): a fixed interval, and doubling backoff alone.
+
+use std::time::{Duration, Instant};
+
+/// How an export polls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PollPolicy {
+    /// Extrapolate from `percentComplete`; first poll after `first`, never
+    /// sooner than `min` or later than `max` apart.
+    Adaptive {
+        /// Wait before the first poll after a create.
+        first: Duration,
+        /// Shortest wait between polls.
+        min: Duration,
+        /// Longest wait between polls.
+        max: Duration,
+    },
+    /// Every `interval` (the common script: `sleep 1` in a loop).
+    Fixed {
+        /// The interval.
+        interval: Duration,
+    },
+    /// `first`, then doubling up to `max`.
+    Doubling {
+        /// First wait.
+        first: Duration,
+        /// Longest wait.
+        max: Duration,
+    },
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy::Adaptive {
+            first: Duration::from_secs(2),
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The polling schedule of one download.
+#[derive(Debug, Clone)]
+pub struct Poller {
+    policy: PollPolicy,
+    /// The last two observations: (when, percent).
+    last: Option<(Instant, f64)>,
+    before: Option<(Instant, f64)>,
+    /// The previous wait (for backoff).
+    wait: Option<Duration>,
+}
+
+impl Poller {
+    /// A schedule under `policy`.
+    pub fn new(policy: PollPolicy) -> Self {
+        Self {
+            policy,
+            last: None,
+            before: None,
+            wait: None,
+        }
+    }
+
+    /// Records `percent` seen at `at` and returns how long to wait before
+    /// the next poll.
+    pub fn observe(&mut self, at: Instant, percent: f64) -> Duration {
+        let percent = if percent.is_finite() {
+            percent.clamp(0.0, 100.0)
+        } else {
+            0.0
+        };
+        self.before = self.last.replace((at, percent));
+        let wait = match self.policy {
+            PollPolicy::Fixed { interval } => interval,
+            PollPolicy::Doubling { first, max } => self.wait.map_or(first, |w| (w * 2).min(max)),
+            PollPolicy::Adaptive { first, min, max } => match (self.before, self.last) {
+                (Some((t0, p0)), Some((t1, p1))) if p1 > p0 && t1 > t0 => {
+                    // Linear extrapolation to 100 %.
+                    let rate = (p1 - p0) / (t1 - t0).as_secs_f64();
+                    let eta = Duration::from_secs_f64(((100.0 - p1) / rate).min(max.as_secs_f64()));
+                    eta.clamp(min, max)
+                }
+                // No progress since the last poll: back off.
+                (Some(_), Some(_)) => self.wait.map_or(first, |w| (w * 2).clamp(min, max)),
+                _ => first.clamp(min, max),
+            },
+        };
+        self.wait = Some(wait);
+        wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adaptive() -> Poller {
+        Poller::new(PollPolicy::default())
+    }
+
+    #[test]
+    fn extrapolates_the_finish() {
+        let mut p = adaptive();
+        let t = Instant::now();
+        assert_eq!(p.observe(t, 0.0), Duration::from_secs(2));
+        // 20 % in 2 s: 80 % more takes 8 s.
+        let w = p.observe(t + Duration::from_secs(2), 20.0);
+        assert_eq!(w.as_secs_f64().round(), 8.0);
+    }
+
+    #[test]
+    fn is_bounded() {
+        let mut p = adaptive();
+        let t = Instant::now();
+        p.observe(t, 0.0);
+        // 0.01 % in 10 s would be a day: capped at 60 s.
+        assert_eq!(
+            p.observe(t + Duration::from_secs(10), 0.01),
+            Duration::from_secs(60)
+        );
+        let mut p = adaptive();
+        p.observe(t, 0.0);
+        // 99 % in 1 s: the rest in 10 ms, but never sooner than 1 s.
+        assert_eq!(
+            p.observe(t + Duration::from_secs(1), 99.0),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn backs_off_when_stalled() {
+        let mut p = adaptive();
+        let t = Instant::now();
+        let mut waits = vec![p.observe(t, 40.0)];
+        for i in 1..8 {
+            waits.push(p.observe(t + Duration::from_secs(i * 10), 40.0));
+        }
+        let secs: Vec<u64> = waits.iter().map(|w| w.as_secs()).collect();
+        assert_eq!(secs, [2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn baselines() {
+        let t = Instant::now();
+        let mut fixed = Poller::new(PollPolicy::Fixed {
+            interval: Duration::from_secs(1),
+        });
+        let mut doubling = Poller::new(PollPolicy::Doubling {
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(8),
+        });
+        let f: Vec<u64> = (0..5)
+            .map(|i| fixed.observe(t, i as f64).as_secs())
+            .collect();
+        let d: Vec<u64> = (0..5)
+            .map(|i| doubling.observe(t, i as f64).as_secs())
+            .collect();
+        assert_eq!(f, [1, 1, 1, 1, 1]);
+        assert_eq!(d, [1, 2, 4, 8, 8]);
+    }
+}

@@ -1,0 +1,511 @@
+//! The run's state: an embedded SQLite database, `DIR/cfstream-export.sqlite`.
+//!
+//! Schema (version 1; `PRAGMA user_version` holds the version and
+//! [`Store::open`] migrates older files forward, refusing newer ones):
+//!
+//! ```sql
+//! CREATE TABLE runs (
+//!     id          INTEGER PRIMARY KEY,
+//!     started_at  TEXT NOT NULL,          -- RFC 3339, UTC
+//!     finished_at TEXT,                   -- NULL: killed, or still running
+//!     selection   TEXT NOT NULL,          -- the run's options, JSON
+//!     summary     TEXT                    -- the final summary, JSON
+//! );
+//! CREATE TABLE videos (
+//!     uid          TEXT PRIMARY KEY,
+//!     listed       TEXT,                  -- the video's JSON as the listing sent it
+//!                                         -- (NULL when selected by id)
+//!     run          INTEGER NOT NULL REFERENCES runs(id),  -- last run that selected it
+//!     api_requests INTEGER NOT NULL DEFAULT 0  -- API requests made for it, all runs
+//! );
+//! CREATE TABLE files (
+//!     uid        TEXT NOT NULL REFERENCES videos(uid),
+//!     type       TEXT NOT NULL CHECK (type IN ('default', 'audio')),
+//!     state      TEXT NOT NULL CHECK (state IN
+//!                  ('selected', 'created', 'ready', 'fetched', 'done', 'failed')),
+//!     percent    REAL,                    -- last percentComplete (created)
+//!     url        TEXT,                    -- download URL (ready, fetched, done)
+//!     size       INTEGER,                 -- bytes (fetched, done)
+//!     sha256     TEXT,                    -- lowercase hex (done)
+//!     reason     TEXT,                    -- why it failed (failed)
+//!     updated_at TEXT NOT NULL,
+//!     PRIMARY KEY (uid, type)
+//! );
+//! CREATE INDEX files_by_state ON files (state);
+//! ```
+//!
+//! The database is in WAL mode with `synchronous = FULL`: every state change
+//! is its own committed transaction, durable before the next step starts,
+//! so a `kill -9` or a power cut loses nothing but the bytes of transfers in
+//! flight. Each change goes through [`FileState::apply`], so the file's
+//! state machine holds in the database too. Reading it while an export
+//! runs is safe (`sqlite3 DIR/cfstream-export.sqlite 'select state,
+//! count(*) from files group by state'`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use cloudflare_stream_downloads::types::DownloadType;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::error::ExportError;
+use crate::machine::{Event, FileState};
+
+/// Name of the state database inside the export directory.
+pub const STATE_FILE: &str = "cfstream-export.sqlite";
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations: entry `i` takes a database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    selection   TEXT NOT NULL,
+    summary     TEXT
+);
+CREATE TABLE videos (
+    uid          TEXT PRIMARY KEY,
+    listed       TEXT,
+    run          INTEGER NOT NULL REFERENCES runs(id),
+    api_requests INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE files (
+    uid        TEXT NOT NULL REFERENCES videos(uid),
+    type       TEXT NOT NULL CHECK (type IN ('default', 'audio')),
+    state      TEXT NOT NULL CHECK (state IN
+                 ('selected', 'created', 'ready', 'fetched', 'done', 'failed')),
+    percent    REAL,
+    url        TEXT,
+    size       INTEGER,
+    sha256     TEXT,
+    reason     TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (uid, type)
+);
+CREATE INDEX files_by_state ON files (state);
+"];
+
+/// One video as the state has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoRow {
+    /// Its id.
+    pub uid: String,
+    /// Its JSON as listed, when it came from the listing.
+    pub listed: Option<String>,
+    /// Its files, in the order `default`, `audio` (only those selected at
+    /// some run).
+    pub files: Vec<(DownloadType, FileState)>,
+}
+
+/// The state database. All access goes through one connection; each call
+/// is short (one row, or one listing page in one transaction).
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+/// The `type` column's text.
+pub fn type_name(kind: DownloadType) -> &'static str {
+    match kind {
+        DownloadType::Default => "default",
+        DownloadType::Audio => "audio",
+    }
+}
+
+fn parse_type(s: &str) -> Option<DownloadType> {
+    match s {
+        "default" => Some(DownloadType::Default),
+        "audio" => Some(DownloadType::Audio),
+        _ => None,
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) the state database at `path`, in WAL mode,
+    /// and migrates it to [`SCHEMA_VERSION`].
+    pub fn open(path: &Path) -> Result<Self, ExportError> {
+        let err = |source| ExportError::State {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        let store = Self {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing state database read-only (`--dry-run`); `None`
+    /// when there is none yet.
+    pub fn open_read_only(path: &Path) -> Result<Option<Self>, ExportError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let err = |source| ExportError::State {
+            path: path.to_owned(),
+            source,
+        };
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        if version != SCHEMA_VERSION {
+            return Err(ExportError::Schema {
+                path: path.to_owned(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        Ok(Some(Self {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+        }))
+    }
+
+    /// Where the database is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> ExportError {
+        ExportError::State {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, ExportError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn).map_err(|e| self.err(e))
+    }
+
+    fn migrate(&self) -> Result<(), ExportError> {
+        let version: i64 =
+            self.with(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))?;
+        if version > SCHEMA_VERSION || version < 0 {
+            return Err(ExportError::Schema {
+                path: self.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            self.with(|c| {
+                let tx = c.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", from as i64 + 1)?;
+                tx.commit()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Records the start of a run; returns its id.
+    pub fn begin_run(&self, selection: &str) -> Result<i64, ExportError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO runs (started_at, selection) VALUES (?1, ?2)",
+                params![now(), selection],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Records the end of a run and its summary.
+    pub fn finish_run(&self, run: i64, summary: &str) -> Result<(), ExportError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE runs SET finished_at = ?1, summary = ?2 WHERE id = ?3",
+                params![now(), summary, run],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Adds videos to run `run`'s selection, in one transaction: each video
+    /// (its listed JSON refreshed when given) and a `selected` file for each
+    /// of `types` it does not have yet. Files already known keep their state.
+    pub fn select(
+        &self,
+        run: i64,
+        videos: &[(String, Option<String>)],
+        types: &[DownloadType],
+    ) -> Result<(), ExportError> {
+        let at = now();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut video = tx.prepare_cached(
+                    "INSERT INTO videos (uid, listed, run) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (uid) DO UPDATE SET
+                       listed = coalesce(excluded.listed, videos.listed), run = excluded.run",
+                )?;
+                let mut file = tx.prepare_cached(
+                    "INSERT INTO files (uid, type, state, updated_at)
+                     VALUES (?1, ?2, 'selected', ?3) ON CONFLICT DO NOTHING",
+                )?;
+                for (uid, listed) in videos {
+                    video.execute(params![uid, listed, run])?;
+                    for kind in types {
+                        file.execute(params![uid, type_name(*kind), at])?;
+                    }
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Up to `limit` video ids of run `run`'s selection after `after`, in id
+    /// order (the run walks its selection in pages: memory stays flat).
+    pub fn selection_page(
+        &self,
+        run: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, ExportError> {
+        self.with(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT uid FROM videos WHERE run = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3",
+            )?;
+            q.query_map(params![run, after.unwrap_or(""), limit], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    /// How many videos run `run` selected.
+    pub fn selection_count(&self, run: i64) -> Result<u64, ExportError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT count(*) FROM videos WHERE run = ?1",
+                params![run],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+        })
+    }
+
+    /// A video and its files; `None` if unknown.
+    pub fn video(&self, uid: &str) -> Result<Option<VideoRow>, ExportError> {
+        self.with(|c| {
+            let listed: Option<Option<String>> = c
+                .prepare_cached("SELECT listed FROM videos WHERE uid = ?1")?
+                .query_row(params![uid], |r| r.get(0))
+                .optional()?;
+            let Some(listed) = listed else {
+                return Ok(None);
+            };
+            let mut q = c.prepare_cached(
+                "SELECT type, state, percent, url, size, sha256, reason FROM files
+                 WHERE uid = ?1 ORDER BY type = 'audio'",
+            )?;
+            let files = q
+                .query_map(params![uid], |r| {
+                    let kind: String = r.get(0)?;
+                    Ok((kind, read_state(r)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(String, Stored)>>>()?;
+            // A row this build cannot read is skipped here and refused by
+            // `apply` (which names it).
+            let files = files
+                .into_iter()
+                .filter_map(|(kind, state)| Some((parse_type(&kind)?, state.ok()?)))
+                .collect();
+            Ok(Some(VideoRow {
+                uid: uid.to_owned(),
+                listed,
+                files,
+            }))
+        })
+    }
+
+    /// The state of one file; `None` if it is not in the state.
+    pub fn file(&self, uid: &str, kind: DownloadType) -> Result<Option<FileState>, ExportError> {
+        self.with(|c| read_file(c, uid, kind))
+            .and_then(|s| s.transpose().map_err(|e| self.corrupt(uid, kind, e)))
+    }
+
+    fn corrupt(&self, uid: &str, kind: DownloadType, why: String) -> ExportError {
+        ExportError::Corrupt {
+            path: self.path.clone(),
+            what: format!("file {uid}/{}: {why}", type_name(kind)),
+        }
+    }
+
+    /// Applies `event` to a file and commits the new state before
+    /// returning it. An event that does not apply is an error and changes
+    /// nothing.
+    pub fn apply(
+        &self,
+        uid: &str,
+        kind: DownloadType,
+        event: &Event,
+    ) -> Result<FileState, ExportError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let current = read_file(&tx, uid, kind)
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| self.corrupt(uid, kind, "not in the state".into()))?
+            .map_err(|why| self.corrupt(uid, kind, why))?;
+        let next = current
+            .apply(event)
+            .map_err(|illegal| ExportError::Corrupt {
+                path: self.path.clone(),
+                what: format!("file {uid}/{}: {illegal}", type_name(kind)),
+            })?;
+        write_file(&tx, uid, kind, &next).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(next)
+    }
+
+    /// Adds `n` to the API requests made for `uid`.
+    pub fn add_requests(&self, uid: &str, n: u64) -> Result<(), ExportError> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.with(|c| {
+            c.execute(
+                "UPDATE videos SET api_requests = api_requests + ?1 WHERE uid = ?2",
+                params![n as i64, uid],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Number of files in each state, for the files of run `run`'s selection.
+    pub fn state_counts(&self, run: i64) -> Result<Vec<(String, u64)>, ExportError> {
+        self.with(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT f.state, count(*) FROM files f JOIN videos v USING (uid)
+                 WHERE v.run = ?1 GROUP BY f.state ORDER BY f.state",
+            )?;
+            q.query_map(params![run], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect()
+        })
+    }
+}
+
+type Stored = Result<FileState, String>;
+
+fn read_file(c: &Connection, uid: &str, kind: DownloadType) -> rusqlite::Result<Option<Stored>> {
+    c.prepare_cached(
+        "SELECT state, percent, url, size, sha256, reason FROM files WHERE uid = ?1 AND type = ?2",
+    )?
+    .query_row(params![uid, type_name(kind)], |r| {
+        // Shift by one: read_state expects the state in column 1.
+        read_state_at(r, 0)
+    })
+    .optional()
+}
+
+fn read_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    read_state_at(r, 1)
+}
+
+/// Reads `state, percent, url, size, sha256, reason` starting at column `at`.
+fn read_state_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Stored> {
+    let state: String = r.get(at)?;
+    let percent: Option<f64> = r.get(at + 1)?;
+    let url: Option<String> = r.get(at + 2)?;
+    let size: Option<i64> = r.get(at + 3)?;
+    let sha256: Option<String> = r.get(at + 4)?;
+    let reason: Option<String> = r.get(at + 5)?;
+    let need = |v: Option<String>, what: &str| v.ok_or_else(|| format!("{state} without {what}"));
+    let bytes = |s: Option<i64>| {
+        s.and_then(|s| u64::try_from(s).ok())
+            .ok_or_else(|| format!("{state} without a size"))
+    };
+    Ok((|| {
+        Ok(match state.as_str() {
+            "selected" => FileState::Selected,
+            "created" => FileState::Created {
+                percent: percent.unwrap_or(0.0),
+            },
+            "ready" => FileState::Ready {
+                url: need(url, "url")?,
+            },
+            "fetched" => FileState::Fetched {
+                url: need(url, "url")?,
+                size: bytes(size)?,
+            },
+            "done" => FileState::Done {
+                url: need(url, "url")?,
+                size: bytes(size)?,
+                sha256: need(sha256, "sha256")?,
+            },
+            "failed" => FileState::Failed {
+                reason: reason.unwrap_or_default(),
+            },
+            other => return Err(format!("unknown state {other:?}")),
+        })
+    })())
+}
+
+fn write_file(
+    c: &Connection,
+    uid: &str,
+    kind: DownloadType,
+    state: &FileState,
+) -> rusqlite::Result<()> {
+    let (mut percent, mut url, mut size, mut sha256, mut reason) = (None, None, None, None, None);
+    match state {
+        FileState::Selected => {}
+        FileState::Created { percent: p } => percent = Some(*p),
+        FileState::Ready { url: u } => url = Some(u.as_str()),
+        FileState::Fetched { url: u, size: s } => {
+            url = Some(u.as_str());
+            size = Some(*s as i64);
+        }
+        FileState::Done {
+            url: u,
+            size: s,
+            sha256: h,
+        } => {
+            url = Some(u.as_str());
+            size = Some(*s as i64);
+            sha256 = Some(h.as_str());
+        }
+        FileState::Failed { reason: r } => reason = Some(r.as_str()),
+    }
+    c.prepare_cached(
+        "UPDATE files SET state = ?3, percent = ?4, url = ?5, size = ?6, sha256 = ?7,
+           reason = ?8, updated_at = ?9 WHERE uid = ?1 AND type = ?2",
+    )?
+    .execute(params![
+        uid,
+        type_name(kind),
+        state.name(),
+        percent,
+        url,
+        size,
+        sha256,
+        reason,
+        now()
+    ])
+    .map(drop)
+}
