@@ -102,6 +102,10 @@ pub enum Command {
     /// List the account's videos.
     #[command(subcommand, after_help = ENVIRONMENT)]
     Videos(VideosCommand),
+    /// Export the files of many videos (or all) to a directory: resumable,
+    /// inside the API's rate limit, one run per directory.
+    #[command(after_help = EXPORT_HELP)]
+    Export(ExportArgs),
     /// Show create -> wait -> fetch against a built-in fake API (no account, no network).
     #[command(
         after_help = "The demo starts stream-fake on 127.0.0.1 inside this process and uses its \
@@ -186,6 +190,113 @@ pub enum VideosCommand {
     /// line (JSON Lines, as the API sent it), printed as pages arrive.
     #[command(after_help = ENVIRONMENT)]
     List(VideoFilters),
+}
+
+const EXPORT_HELP: &str = "\
+DIR receives <uid>.mp4 / <uid>.m4a, <uid>.json (the video as listed, and per
+type the download's url, size and sha256) and cfstream-export.sqlite (the
+run's state: run again to resume; `sqlite3` can read it).
+
+The API budget is per user: with N machines (--shard K/N), divide --rate by N.
+
+Exit status: 0 every selected file is on disk and verified, 1 some files
+failed (listed in the summary), 2 usage or invalid input (checked before any
+request), 3 the run as a whole failed (network, listing), 130 interrupted
+(Ctrl-C: the first lets transfers in flight finish, a second exits at once).
+
+Environment: the CLOUDFLARE_* variables of `cfstream --help`.";
+
+/// `export`.
+#[derive(ClapArgs, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("selection").required(true).args(["video_ids", "from_file", "all"])))]
+pub struct ExportArgs {
+    /// The export directory (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The videos to export.
+    #[arg(value_name = "VIDEO_ID")]
+    pub video_ids: Vec<String>,
+    /// Read the ids from FILE (`-`: stdin), one per line; blank lines and
+    /// lines starting with `#` are ignored.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    /// Every video of the account (the listing), narrowed by the filters below.
+    #[arg(long)]
+    pub all: bool,
+    /// Which files: default (MP4), audio (M4A) or both.
+    #[arg(long = "type", value_enum, default_value = "default")]
+    pub kind: ExportKind,
+    /// With --all: only videos in this processing state.
+    #[arg(long, requires = "all", value_name = "STATE", value_parser = clap::builder::PossibleValuesParser::new(VideoState::KNOWN))]
+    pub status: Option<String>,
+    /// With --all: only videos created after this time (RFC 3339, or a date).
+    #[arg(long, requires = "all", value_name = "TIME", value_parser = parse_time)]
+    pub created_after: Option<DateTime<Utc>>,
+    /// With --all: only videos created before this time (RFC 3339, or a date).
+    #[arg(long, requires = "all", value_name = "TIME", value_parser = parse_time)]
+    pub created_before: Option<DateTime<Utc>>,
+    /// With --all: partial match on the video's name.
+    #[arg(long, requires = "all", value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Concurrent file downloads (1-64).
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub transfers: u16,
+    /// API requests allowed (all of them: listing, creates, polls), e.g. 1000/5m.
+    #[arg(long, default_value = "1000/5m", value_name = "N/DURATION")]
+    pub rate: cfstream_export::Rate,
+    /// This machine's share of the selection, 1-based, e.g. 2/3.
+    #[arg(long, default_value = "1/1", value_name = "K/N")]
+    pub shard: cfstream_export::Shard,
+    /// Try again the files that failed in an earlier run (else they are skipped).
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Show what would be done; no request that changes anything, nothing written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How downloads are polled: adaptive (default), fixed:DURATION or
+    /// doubling:DURATION (the baselines of docs/performance.md).
+    #[arg(long, hide = true, default_value = "adaptive", value_parser = parse_poll)]
+    pub poll: cfstream_export::PollPolicy,
+}
+
+/// `--type` of export.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    /// MP4 video.
+    Default,
+    /// M4A audio.
+    Audio,
+    /// Both files.
+    Both,
+}
+
+impl ExportKind {
+    /// The download types.
+    pub fn types(self) -> Vec<DownloadType> {
+        match self {
+            ExportKind::Default => vec![DownloadType::Default],
+            ExportKind::Audio => vec![DownloadType::Audio],
+            ExportKind::Both => vec![DownloadType::Default, DownloadType::Audio],
+        }
+    }
+}
+
+/// `adaptive`, `fixed:1s`, `doubling:1s`.
+fn parse_poll(text: &str) -> Result<cfstream_export::PollPolicy, String> {
+    use cfstream_export::PollPolicy;
+    let (name, arg) = text.split_once(':').unwrap_or((text, "1s"));
+    let d = humantime::parse_duration(arg).map_err(|e| format!("{text:?}: {e}"))?;
+    match name {
+        "adaptive" => Ok(PollPolicy::default()),
+        "fixed" => Ok(PollPolicy::Fixed { interval: d }),
+        "doubling" => Ok(PollPolicy::Doubling {
+            first: d,
+            max: Duration::from_secs(60),
+        }),
+        _ => Err(format!(
+            "{text:?}: adaptive, fixed:DURATION or doubling:DURATION"
+        )),
+    }
 }
 
 /// Which videos (`videos list`).

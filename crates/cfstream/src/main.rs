@@ -7,6 +7,7 @@
 
 mod cli;
 mod demo;
+mod export;
 mod output;
 mod videos;
 
@@ -67,7 +68,8 @@ fn main() -> ExitCode {
     };
     let out = Output::new(args.global.json, args.global.no_progress);
     match runtime.block_on(run(args, &out)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             out.error(&error);
             ExitCode::from(exit_for(&error) as u8)
@@ -101,8 +103,18 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-async fn run(args: Args, out: &Output) -> Result<(), Error> {
+/// Runs the command; `Ok` holds the exit status (export has more than
+/// success and failure).
+async fn run(args: Args, out: &Output) -> Result<u8, Error> {
+    if let Command::Export(export) = args.command {
+        return export::run(&args.global, export, out).await;
+    }
+    run_command(args, out).await.map(|()| 0)
+}
+
+async fn run_command(args: Args, out: &Output) -> Result<(), Error> {
     match args.command {
+        Command::Export(_) => unreachable!("handled by run"),
         Command::Demo { size, output } => demo::run(&args.global, size.as_u64(), output, out).await,
         Command::Completions { shell } => {
             let mut command = Args::command();
@@ -164,6 +176,13 @@ fn credentials(global: &Global) -> Result<Option<Credentials>, Error> {
 /// The client from the global options (clap has already read the
 /// environment into them).
 pub fn client(global: &Global) -> Result<Client, Error> {
+    client_builder(global)?.build()
+}
+
+/// The client's builder from the global options (credentials required).
+pub fn client_builder(
+    global: &Global,
+) -> Result<cloudflare_stream_downloads::ClientBuilder, Error> {
     let mut builder = Client::builder();
     match credentials(global)? {
         Some(c) => builder = builder.credentials(c),
@@ -188,7 +207,7 @@ pub fn client(global: &Global) -> Result<Client, Error> {
     if let Some(timeout) = global.request_timeout {
         builder = builder.request_timeout(timeout);
     }
-    builder.build()
+    Ok(builder)
 }
 
 fn kind_of(arg: Option<KindArg>) -> Option<DownloadType> {

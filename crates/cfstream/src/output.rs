@@ -23,6 +23,11 @@ impl Output {
         }
     }
 
+    /// Progress bars are drawn (stderr is a terminal, no `--no-progress`).
+    pub fn bars_enabled(&self) -> bool {
+        self.bars
+    }
+
     /// `--json` was given.
     pub fn is_json(&self) -> bool {
         self.json

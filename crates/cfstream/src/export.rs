@@ -1,0 +1,329 @@
+//! `cfstream export`: the front end of the `cfstream-export` engine.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cfstream_export::{ExportError, ExportOptions, Exporter, Progress, Selection, Summary};
+use cloudflare_stream_downloads::types::DownloadType;
+use cloudflare_stream_downloads::{Error, VideoQuery};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{ExportArgs, Global, VideoFilters};
+use crate::output::Output;
+
+/// Exit status after Ctrl-C.
+pub const INTERRUPTED: u8 = 130;
+
+/// Reads ids from `path` (`-`: stdin): one per line, blank lines and `#`
+/// comments ignored.
+fn read_ids(path: &Path) -> Result<Vec<String>, Error> {
+    let invalid = |reason: String| Error::InvalidInput {
+        what: "--from-file",
+        reason,
+    };
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file =
+            std::fs::File::open(path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut ids = Vec::new();
+    for line in reader.lines() {
+        let line = line.map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        let id = line.trim();
+        if !id.is_empty() && !id.starts_with('#') {
+            ids.push(id.to_owned());
+        }
+    }
+    Ok(ids)
+}
+
+fn options(args: &ExportArgs) -> Result<ExportOptions, Error> {
+    let selection = if args.all {
+        let filters = VideoFilters {
+            status: args.status.clone(),
+            created_after: args.created_after,
+            created_before: args.created_before,
+            search: args.search.clone(),
+            creator: None,
+            video_name: None,
+            max: None,
+            asc: false,
+        };
+        let query: VideoQuery = crate::videos::query(&filters)?;
+        Selection::All(query)
+    } else if let Some(path) = &args.from_file {
+        Selection::Ids(read_ids(path)?)
+    } else {
+        Selection::Ids(args.video_ids.clone())
+    };
+    let mut options = ExportOptions::new(&args.dir, selection);
+    options.types = args.kind.types();
+    options.transfers = usize::from(args.transfers);
+    options.rate = args.rate;
+    options.shard = args.shard;
+    options.retry_failed = args.retry_failed;
+    options.dry_run = args.dry_run;
+    options.poll = args.poll;
+    Ok(options)
+}
+
+/// Runs the export; returns the exit status.
+pub async fn run(global: &Global, args: ExportArgs, out: &Output) -> Result<u8, Error> {
+    let options = options(&args)?;
+    let exporter = Exporter::new(options).map_err(to_client_error)?;
+    let builder = crate::client_builder(global)?;
+    let client = exporter.client(builder)?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let json = out.is_json();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop_tx.send(true);
+            eprintln!(
+                "\nstopping: no new work; transfers in flight finish and are recorded (Ctrl-C again to quit now)"
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("quitting: the state is consistent; run again to resume");
+                std::process::exit(i32::from(INTERRUPTED));
+            }
+        }
+    });
+    let bars = Bars::new(out.bars_enabled() && !args.dry_run);
+    let observer = bars.observer(json);
+    let result = exporter.run(client, observer, stop).await;
+    bars.finish();
+    match result {
+        Ok(summary) => {
+            report(&summary, &args, out);
+            Ok(if summary.interrupted {
+                INTERRUPTED
+            } else if summary.complete() || (args.dry_run && summary.failed.is_empty()) {
+                0
+            } else {
+                1
+            })
+        }
+        Err(e) => Err(to_client_error(e)),
+    }
+}
+
+/// The engine's run-level errors, as the CLI's error type (for its exit
+/// codes and messages): usage and local problems 2, the API's own error 1,
+/// the network 3.
+fn to_client_error(e: ExportError) -> Error {
+    match e {
+        ExportError::Api { context, source } => match source {
+            Error::Api { .. } | Error::RateLimited { .. } => source,
+            Error::InvalidInput { .. } | Error::NoSpace { .. } | Error::FileBusy { .. } => source,
+            other => Error::Io {
+                path: context.into(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        },
+        other => Error::InvalidInput {
+            what: match &other {
+                ExportError::Busy { .. } => "export directory",
+                ExportError::State { .. }
+                | ExportError::Corrupt { .. }
+                | ExportError::Schema { .. } => "state database",
+                ExportError::Io { .. } => "export directory",
+                ExportError::InvalidInput { what, .. } => what,
+                ExportError::Api { .. } => "export",
+            },
+            reason: match other {
+                ExportError::InvalidInput { reason, .. } => reason,
+                other => other.to_string(),
+            },
+        },
+    }
+}
+
+fn report(summary: &Summary, args: &ExportArgs, out: &Output) {
+    if out.is_json() {
+        println!("{}", serde_json::to_string(summary).unwrap_or_default());
+        return;
+    }
+    if let Some(plan) = &summary.plan {
+        for p in plan {
+            println!("{:<12} {} {}", p.action, p.video_id, p.kind);
+        }
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for p in plan {
+            match counts.iter_mut().find(|(a, _)| *a == p.action) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((p.action, 1)),
+            }
+        }
+        let counts: Vec<String> = counts.iter().map(|(a, n)| format!("{n} {a}")).collect();
+        println!(
+            "dry run: {} file(s) of {} video(s) selected: {}; {} API request(s) (the listing only)",
+            summary.selected,
+            summary.videos,
+            if counts.is_empty() {
+                "nothing".into()
+            } else {
+                counts.join(", ")
+            },
+            summary.api_requests
+        );
+        return;
+    }
+    let per_video = if summary.videos > 0 {
+        summary.api_requests as f64 / summary.videos as f64
+    } else {
+        0.0
+    };
+    println!(
+        "{}: {} done, {} skipped (already done), {} failed of {} file(s); {} written; {} API request(s) ({per_video:.2} per video{}); {:.1} s",
+        args.dir.display(),
+        summary.done,
+        summary.skipped,
+        summary.failed.len(),
+        summary.selected,
+        bytesize::ByteSize::b(summary.bytes).display().iec(),
+        summary.api_requests,
+        if summary.rate_limited > 0 {
+            format!(", {} answered 429", summary.rate_limited)
+        } else {
+            String::new()
+        },
+        summary.elapsed_seconds,
+    );
+    for f in &summary.failed {
+        println!("  failed {} {}: {}", f.video_id, f.kind, f.reason);
+    }
+    if summary.interrupted {
+        println!("interrupted: run the same command again to resume");
+    }
+}
+
+/// The bars: one overall, one per active transfer (terminals only).
+#[derive(Clone)]
+struct Bars {
+    inner: Option<Arc<BarsInner>>,
+}
+
+struct BarsInner {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    transfers: Mutex<HashMap<(String, DownloadType), ProgressBar>>,
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+impl Bars {
+    fn new(enabled: bool) -> Self {
+        if !enabled {
+            return Self { inner: None };
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let overall = multi.add(ProgressBar::new(0));
+        overall.set_style(style(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} files, {binary_bytes_per_sec} ETA {eta}",
+        ));
+        overall.set_message("listing");
+        overall.enable_steady_tick(Duration::from_millis(200));
+        Self {
+            inner: Some(Arc::new(BarsInner {
+                multi,
+                overall,
+                transfers: Mutex::new(HashMap::new()),
+            })),
+        }
+    }
+
+    fn observer(&self, json: bool) -> cfstream_export::Observer {
+        let bars = self.clone();
+        Arc::new(move |event| bars.on(event, json))
+    }
+
+    fn on(&self, event: Progress, json: bool) {
+        let Some(b) = &self.inner else {
+            // No terminal: failures as they happen, the rest in the summary.
+            if let (Progress::Failed(f), false) = (&event, json) {
+                eprintln!("failed {} {}: {}", f.video_id, f.kind, f.reason);
+            }
+            return;
+        };
+        let mut transfers = b.transfers.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            Progress::Listing { videos } => {
+                b.overall.set_message(format!("listing: {videos} videos"))
+            }
+            Progress::Selected { files, .. } => {
+                b.overall.set_length(files);
+                b.overall.set_message("exporting");
+            }
+            Progress::Skipped { .. } => b.overall.inc(1),
+            Progress::TransferStarted { video_id, kind } => {
+                let bar = b.multi.add(ProgressBar::new(0));
+                bar.set_style(style(
+                    "  {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}",
+                ));
+                bar.set_message(cfstream_export::file_name(&video_id, kind));
+                transfers.insert((video_id, kind), bar);
+            }
+            Progress::Transfer {
+                video_id,
+                kind,
+                bytes,
+                total,
+            } => {
+                if let Some(bar) = transfers.get(&(video_id, kind)) {
+                    if let Some(total) = total {
+                        bar.set_length(total);
+                    }
+                    bar.set_position(bytes);
+                }
+            }
+            Progress::Done {
+                video_id,
+                kind,
+                bytes,
+            } => {
+                if let Some(bar) = transfers.remove(&(video_id, kind)) {
+                    bar.finish_and_clear();
+                    b.multi.remove(&bar);
+                }
+                b.overall.inc(1);
+                let _ = bytes;
+            }
+            Progress::Failed(f) => {
+                let kind = if f.kind == "audio" {
+                    DownloadType::Audio
+                } else {
+                    DownloadType::Default
+                };
+                if let Some(bar) = transfers.remove(&(f.video_id.clone(), kind)) {
+                    bar.finish_and_clear();
+                    b.multi.remove(&bar);
+                }
+                b.overall.inc(1);
+                let _ = b
+                    .multi
+                    .println(format!("failed {} {}: {}", f.video_id, f.kind, f.reason));
+            }
+            Progress::Paused { wait } => {
+                b.overall.set_message(format!(
+                    "rate limited (429): every worker pauses {} s",
+                    wait.as_secs()
+                ));
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.inner {
+            b.overall.finish_and_clear();
+            let _ = b.multi.clear();
+        }
+    }
+}
