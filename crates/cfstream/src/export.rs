@@ -43,6 +43,19 @@ fn read_ids(path: &Path) -> Result<Vec<String>, Error> {
 }
 
 fn options(args: &ExportArgs) -> Result<ExportOptions, Error> {
+    // (clap's `requires` counts the flag's default value as present.)
+    let filtered = args.status.is_some()
+        || args.created_after.is_some()
+        || args.created_before.is_some()
+        || args.search.is_some();
+    if filtered && !args.all {
+        return Err(Error::InvalidInput {
+            what: "selection",
+            reason: "--status, --created-after, --created-before and --search filter the \
+                     listing: they need --all"
+                .into(),
+        });
+    }
     let selection = if args.all {
         let filters = VideoFilters {
             status: args.status.clone(),

@@ -337,7 +337,13 @@ impl Exporter {
                     return Err(invalid("selection", "no video id".into()));
                 }
                 for id in ids {
-                    check_id("video id", id).map_err(|e| invalid("video id", e.to_string()))?;
+                    check_id("video id", id).map_err(|e| {
+                        let why = match e {
+                            Error::InvalidInput { reason, .. } => reason,
+                            other => other.to_string(),
+                        };
+                        invalid("video id", format!("{id:?}: {why}"))
+                    })?;
                 }
             }
             Selection::All(query) => {
