@@ -129,9 +129,12 @@ pub async fn run(global: &Global, args: ExportArgs, out: &Output) -> Result<u8, 
 /// the network 3.
 fn to_client_error(e: ExportError) -> Error {
     match e {
-        ExportError::Api { context, source } => match source {
-            Error::Api { .. } | Error::RateLimited { .. } => source,
-            Error::InvalidInput { .. } | Error::NoSpace { .. } | Error::FileBusy { .. } => source,
+        ExportError::Api { context, source } => match *source {
+            source @ (Error::Api { .. }
+            | Error::RateLimited { .. }
+            | Error::InvalidInput { .. }
+            | Error::NoSpace { .. }
+            | Error::FileBusy { .. }) => source,
             other => Error::Io {
                 path: context.into(),
                 source: std::io::Error::other(other.to_string()),

@@ -298,7 +298,7 @@ async fn killed_at_several_points_and_run_again() {
     let mut restart_allowed: BTreeSet<(String, String)> = BTreeSet::new();
     // Files done at a kill, and how many file requests had been made then.
     let mut done_at_kill: Vec<(BTreeSet<String>, usize)> = Vec::new();
-    let points: [&dyn Fn(&Files, &Path) -> bool; 4] = [
+    let points: [&KillPoint; 4] = [
         // Selection stored, some downloads created.
         &|f, _| f.values().any(|s| s.0 == "created" || s.0 == "ready"),
         // A .part with data on disk.
@@ -394,6 +394,9 @@ async fn killed_at_several_points_and_run_again() {
     }
     fake.shutdown().await;
 }
+
+/// When to kill: a look at the state and the directory.
+type KillPoint = dyn Fn(&Files, &Path) -> bool;
 
 fn has_part(dir: &Path) -> bool {
     std::fs::read_dir(dir).unwrap().any(|e| {

@@ -45,6 +45,9 @@ const UNREACHABLE_AFTER: u32 = 12;
 /// Ids read from the selection per page of the state database.
 const SELECTION_PAGE: u32 = 256;
 
+/// A page of the selection: ids, with the video's JSON when listed.
+type Batch = Vec<(String, Option<String>)>;
+
 /// Which videos.
 #[derive(Debug, Clone)]
 pub enum Selection {
@@ -463,7 +466,7 @@ impl Exporter {
             ..Summary::default()
         };
         // (the walk repeats the request it gave last until an answer is accepted)
-        let mut plan_page = |uids: Vec<(String, Option<String>)>| -> Result<(), ExportError> {
+        let mut plan_page = |uids: Batch| -> Result<(), ExportError> {
             for (uid, _) in uids {
                 summary.videos += 1;
                 let row = match &store {
@@ -536,7 +539,7 @@ async fn walk_selection(
     options: &ExportOptions,
     limiter: &Limiter,
     observer: &Observer,
-    page: &mut dyn FnMut(Vec<(String, Option<String>)>) -> Result<(), ExportError>,
+    page: &mut dyn FnMut(Batch) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
     let mut count = 0u64;
     match &options.selection {
@@ -563,10 +566,10 @@ async fn walk_selection(
                         failures = 0;
                         walk.accept(p).map_err(|why| ExportError::Api {
                             context: "listing the videos".into(),
-                            source: Error::InvalidInput {
+                            source: Box::new(Error::InvalidInput {
                                 what: "listing",
                                 reason: why,
-                            },
+                            }),
                         })?
                     }
                     Err(e) => {
@@ -584,7 +587,7 @@ async fn walk_selection(
                         }
                         return Err(ExportError::Api {
                             context: "listing the videos".into(),
-                            source: e,
+                            source: Box::new(e),
                         });
                     }
                 };
@@ -655,7 +658,7 @@ impl Run {
     async fn select(&self, run_id: i64) -> Result<u64, ExportError> {
         let types = self.options.types.clone();
         let store = &self.store;
-        let mut page = |batch: Vec<(String, Option<String>)>| store.select(run_id, &batch, &types);
+        let mut page = |batch: Batch| store.select(run_id, &batch, &types);
         walk_selection(
             &self.client,
             &self.options,
@@ -976,7 +979,7 @@ impl Run {
                             context: format!(
                                 "{n} transport failures in a row, the API or the download host is unreachable"
                             ),
-                            source: error,
+                            source: Box::new(error),
                         });
                     }
                 }
@@ -990,7 +993,7 @@ impl Run {
             Class::Failed(reason) => Ok(Some(reason)),
             Class::Fatal => Err(ExportError::Api {
                 context: "cannot go on".into(),
-                source: error,
+                source: Box::new(error),
             }),
         }
     }

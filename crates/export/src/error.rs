@@ -81,9 +81,9 @@ pub enum ExportError {
     Api {
         /// What the run was doing.
         context: String,
-        /// The client's error.
+        /// The client's error (boxed: it is large, and rare).
         #[source]
-        source: cloudflare_stream_downloads::Error,
+        source: Box<cloudflare_stream_downloads::Error>,
     },
 }
 

@@ -226,7 +226,7 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = false)]
+    #[tokio::test]
     async fn no_window_holds_more_than_the_budget() {
         // 20 per 200 ms: count admissions in every 200 ms window over 1 s.
         let rate: Rate = "20/200ms".parse().unwrap();

@@ -204,7 +204,7 @@ impl Store {
     fn migrate(&self) -> Result<(), ExportError> {
         let version: i64 =
             self.with(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))?;
-        if version > SCHEMA_VERSION || version < 0 {
+        if !(0..=SCHEMA_VERSION).contains(&version) {
             return Err(ExportError::Schema {
                 path: self.path.clone(),
                 found: version,
