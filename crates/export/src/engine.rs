@@ -680,8 +680,13 @@ impl Run {
                 .store
                 .selection_page(run_id, after.as_deref(), SELECTION_PAGE)?;
             let Some(last) = page.last() else { break };
-            after = Some(last.clone());
-            for uid in page {
+            after = Some(last.uid.clone());
+            for row in page {
+                // Done videos are settled here, without a task: a re-run
+                // of a finished export of 100,000 videos is 100,000 stats.
+                if self.settle_done(&row)? {
+                    continue;
+                }
                 while tasks.len() >= self.options.in_flight {
                     if let Some(Err(e)) = tasks.join_next().await.map(flatten) {
                         result = Err(e);
@@ -695,9 +700,9 @@ impl Run {
                 let run = self.clone();
                 tasks.spawn(async move {
                     let counter = Arc::new(AtomicU64::new(0));
-                    let outcome = counted(counter.clone(), run.video(&uid)).await;
+                    let outcome = counted(counter.clone(), run.video(&row)).await;
                     run.store
-                        .add_requests(&uid, counter.load(Ordering::Relaxed))?;
+                        .add_requests(&row.uid, counter.load(Ordering::Relaxed))?;
                     outcome
                 });
             }
@@ -741,11 +746,41 @@ impl Run {
             .push(failure);
     }
 
-    /// One video, all its selected types.
-    async fn video(&self, uid: &str) -> Outcome {
-        let Some(row) = self.store.video(uid)? else {
-            return Ok(());
+    /// Whether every selected file of the video is done and on disk with
+    /// its recorded size; if so, counts them as skipped and makes sure the
+    /// `.json` is there and current. No request, no task.
+    fn settle_done(&self, row: &VideoRow) -> Result<bool, ExportError> {
+        let selected = || {
+            row.files
+                .iter()
+                .filter(|(k, _)| self.options.types.contains(k))
         };
+        if selected().next().is_none() {
+            return Ok(false);
+        }
+        for (kind, state) in selected() {
+            match state {
+                FileState::Done { size, .. }
+                    if file_has_size(&self.path(&row.uid, *kind), *size) => {}
+                _ => return Ok(false),
+            }
+        }
+        for (_, state) in selected() {
+            if let FileState::Done { size, .. } = state {
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+                (self.observer)(Progress::Skipped {
+                    video_id: row.uid.clone(),
+                    bytes: *size,
+                });
+            }
+        }
+        self.write_metadata_of(row)?;
+        Ok(true)
+    }
+
+    /// One video, all its selected types.
+    async fn video(&self, row: &VideoRow) -> Outcome {
+        let uid = row.uid.as_str();
         let mut pending = Vec::new();
         for (kind, state) in row
             .files
@@ -1091,9 +1126,14 @@ impl Run {
     /// Writes `<uid>.json` when every selected type of the video is done
     /// (atomically: a temporary file, fsynced, renamed).
     fn write_metadata(&self, uid: &str) -> Outcome {
-        let Some(row) = self.store.video(uid)? else {
-            return Ok(());
-        };
+        match self.store.video(uid)? {
+            Some(row) => self.write_metadata_of(&row),
+            None => Ok(()),
+        }
+    }
+
+    fn write_metadata_of(&self, row: &VideoRow) -> Outcome {
+        let uid = row.uid.as_str();
         let done: Vec<_> = row
             .files
             .iter()
@@ -1103,7 +1143,7 @@ impl Run {
             return Ok(());
         }
         let path = self.options.dir.join(format!("{uid}.json"));
-        let text = metadata_json(&row);
+        let text = metadata_json(row);
         if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
             return Ok(());
         }

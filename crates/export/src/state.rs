@@ -277,20 +277,44 @@ impl Store {
         })
     }
 
-    /// Up to `limit` video ids of run `run`'s selection after `after`, in id
-    /// order (the run walks its selection in pages: memory stays flat).
+    /// Up to `limit` videos of run `run`'s selection after `after`, in id
+    /// order, with their files (one query per page: the run walks its
+    /// selection in pages, so memory stays flat whatever its size).
     pub fn selection_page(
         &self,
         run: i64,
         after: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<String>, ExportError> {
+    ) -> Result<Vec<VideoRow>, ExportError> {
         self.with(|c| {
             let mut q = c.prepare_cached(
-                "SELECT uid FROM videos WHERE run = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3",
+                "WITH page AS (
+                   SELECT uid, listed FROM videos WHERE run = ?1 AND uid > ?2
+                   ORDER BY uid LIMIT ?3)
+                 SELECT p.uid, p.listed, f.type, f.state, f.percent, f.url, f.size, f.sha256, f.reason
+                 FROM page p LEFT JOIN files f USING (uid)
+                 ORDER BY p.uid, f.type = 'audio'",
             )?;
-            q.query_map(params![run, after.unwrap_or(""), limit], |r| r.get(0))?
-                .collect()
+            let mut rows: Vec<VideoRow> = Vec::new();
+            let mut cursor = q.query(params![run, after.unwrap_or(""), limit])?;
+            while let Some(r) = cursor.next()? {
+                let uid: String = r.get(0)?;
+                if rows.last().is_none_or(|v| v.uid != uid) {
+                    rows.push(VideoRow {
+                        uid,
+                        listed: r.get(1)?,
+                        files: Vec::new(),
+                    });
+                }
+                let kind: Option<String> = r.get(2)?;
+                if let Some(kind) = kind.as_deref().and_then(parse_type)
+                    && let Ok(state) = read_state_at(r, 3)?
+                    && let Some(row) = rows.last_mut()
+                {
+                    row.files.push((kind, state));
+                }
+            }
+            Ok(rows)
         })
     }
 

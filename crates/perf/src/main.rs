@@ -44,6 +44,22 @@ enum Bench {
         #[arg(long, default_value_t = 100_000)]
         videos: usize,
     },
+    /// `cfstream export` of 1,000 videos under a rate limit: API requests
+    /// per video and elapsed time, adaptive polling vs polling every second
+    /// vs doubling backoff (same fake, same limit); elapsed vs the floor the
+    /// rate sets.
+    Export {
+        /// Videos in the account.
+        #[arg(long, default_value_t = 1000)]
+        videos: usize,
+    },
+    /// Peak RSS and time of `cfstream export --all` that finds 100,000
+    /// videos done in its state.
+    ExportRerun {
+        /// Videos in the account and the state.
+        #[arg(long, default_value_t = 100_000)]
+        videos: usize,
+    },
     /// Everything above.
     All,
     /// (internal) fetch one URL with the client, for whole-process figures.
@@ -65,6 +81,8 @@ fn main() {
         Bench::Fetch { max_mib } => rt.block_on(fetch(max_mib)),
         Bench::Codegen => codegen(),
         Bench::Listing { videos } => rt.block_on(listing(videos)),
+        Bench::Export { videos } => rt.block_on(export(videos)),
+        Bench::ExportRerun { videos } => rt.block_on(export_rerun(videos)),
         Bench::All => {
             decode();
             rt.block_on(overhead());
@@ -72,6 +90,8 @@ fn main() {
             rt.block_on(fetch(1024));
             codegen();
             rt.block_on(listing(100_000));
+            rt.block_on(export(1000));
+            rt.block_on(export_rerun(100_000));
         }
         Bench::FetchChild { url, path } => rt.block_on(fetch_child(&url, &path)),
     }
@@ -548,4 +568,199 @@ async fn listing(videos: usize) {
             best.0
         );
     }
+}
+
+/// One export of `videos` videos from a fresh fake with `poll`.
+async fn export_once(
+    videos: usize,
+    rate: cfstream_export::Rate,
+    generation: Duration,
+    poll: cfstream_export::PollPolicy,
+) -> (cfstream_export::Summary, u64, u64) {
+    use cfstream_export::{ExportOptions, Exporter, Selection};
+    // The fake enforces 1.2x our rate with a lockout, as Cloudflare's 1200
+    // per 5 minutes against our default 1000.
+    let fake = start_fake(FakeConfig {
+        videos: Vec::new(),
+        generated_videos: videos,
+        file_size: 32 * 1024,
+        progress: Progress::OverTime {
+            duration: generation,
+        },
+        rate_limit: Some(stream_fake::RateLimit {
+            requests: rate.requests * 6 / 5,
+            window: rate.per,
+            lockout: Duration::from_secs(5),
+        }),
+        ..FakeConfig::default()
+    })
+    .await;
+    let dir = tempfile_dir("export");
+    let mut options = ExportOptions::new(
+        &dir,
+        Selection::All(cloudflare_stream_downloads::VideoQuery::all()),
+    );
+    options.rate = rate;
+    options.poll = poll;
+    let exporter = Exporter::new(options).unwrap();
+    let client = exporter
+        .client(
+            Client::builder()
+                .api_token(&fake.config().api_token)
+                .account_id(&fake.config().account_id)
+                .base_url(fake.base_url()),
+        )
+        .unwrap();
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let summary = exporter
+        .run(client, std::sync::Arc::new(|_| {}), stop)
+        .await
+        .unwrap();
+    let served = fake.api_request_count();
+    let refused = fake.rate_limited_count();
+    fake.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    (summary, served, refused)
+}
+
+fn tempfile_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("perf-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn export(videos: usize) {
+    use cfstream_export::PollPolicy;
+    // Time scaled down so that three runs take minutes: downloads generate
+    // in 8 s (linear percentComplete), the budget is 60 requests/s.
+    let rate: cfstream_export::Rate = "60/1s".parse().unwrap();
+    let generation = Duration::from_secs(8);
+    println!(
+        "## export: {videos} videos from stream-fake, --rate {rate}, downloads ready {} s after creation, \
+         32 KiB files; the fake refuses past 1.2x the rate (5 s lockout)",
+        generation.as_secs()
+    );
+    println!(
+        "poll policy | API requests | per video | elapsed | floor (listing + 1 create per video) | elapsed / floor | 429s"
+    );
+    println!("---|---|---|---|---|---|---");
+    let floor_requests = videos.div_ceil(1000) as u64 + videos as u64;
+    let floor = rate.floor(floor_requests);
+    let policies = [
+        ("adaptive (ours)", PollPolicy::default()),
+        (
+            "every 1 s",
+            PollPolicy::Fixed {
+                interval: Duration::from_secs(1),
+            },
+        ),
+        (
+            "doubling from 1 s",
+            PollPolicy::Doubling {
+                first: Duration::from_secs(1),
+                max: Duration::from_secs(60),
+            },
+        ),
+    ];
+    for (name, poll) in policies {
+        let (s, served, refused) = export_once(videos, rate, generation, poll).await;
+        assert_eq!(s.api_requests, served, "every request counted");
+        println!(
+            "{name} | {} | {:.2} | {:.1} s | {:.1} s | {:.2} | {refused}",
+            s.api_requests,
+            s.api_requests as f64 / videos as f64,
+            s.elapsed_seconds,
+            floor.as_secs_f64(),
+            s.elapsed_seconds / floor.as_secs_f64(),
+        );
+        println!(
+            "  ({} done, {} failed: the catalog's not-ready and signed videos)",
+            s.done,
+            s.failed.len()
+        );
+    }
+}
+
+async fn export_rerun(videos: usize) {
+    use cfstream_export::state::Store;
+    println!("## export re-run: `cfstream export --all` finding {videos} videos done in its state");
+    let fake = start_fake(FakeConfig {
+        videos: Vec::new(),
+        generated_videos: videos,
+        ..FakeConfig::default()
+    })
+    .await;
+    let dir = tempfile_dir("rerun");
+    // The state a finished export leaves: every video selected, its file
+    // done with a size and digest, the file on disk with that size.
+    let size = 1024u64;
+    let filled = Instant::now();
+    {
+        let store = Store::open(&dir.join(cfstream_export::state::STATE_FILE)).unwrap();
+        let run = store.begin_run("{}").unwrap();
+        let uids: Vec<(String, Option<String>)> =
+            fake.catalog().into_iter().map(|v| (v.uid, None)).collect();
+        for batch in uids.chunks(1000) {
+            store.select(run, batch, &[DownloadType::Default]).unwrap();
+        }
+        for (uid, _) in &uids {
+            std::fs::write(dir.join(format!("{uid}.mp4")), vec![0u8; size as usize]).unwrap();
+        }
+    }
+    {
+        let conn =
+            rusqlite::Connection::open(dir.join(cfstream_export::state::STATE_FILE)).unwrap();
+        conn.execute(
+            "UPDATE files SET state = 'done', url = 'https://example/' || uid, size = ?1,
+               sha256 = '00', updated_at = 'now'",
+            [size as i64],
+        )
+        .unwrap();
+    }
+    println!(
+        "(state and {videos} files of {size} bytes prepared in {:.1} s)",
+        filled.elapsed().as_secs_f64()
+    );
+    let cfstream = std::env::current_exe().unwrap().with_file_name("cfstream");
+    let run = || {
+        let mut time = Command::new("/usr/bin/time");
+        let out = time
+            .env("CLOUDFLARE_API_TOKEN", &fake.config().api_token)
+            .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+            .env("CLOUDFLARE_BASE_URL", fake.base_url())
+            .args(["-f", "PERF %e %M"])
+            .arg(&cfstream)
+            .args(["--json", "export", "--all", "--dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr.lines().rfind(|l| l.starts_with("PERF ")).unwrap();
+        let mut parts = line.split_whitespace().skip(1);
+        let secs: f64 = parts.next().unwrap().parse().unwrap();
+        let kib: u64 = parts.next().unwrap().parse().unwrap();
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (secs, kib, summary)
+    };
+    if std::env::var_os("PERF_KEEP").is_some() {
+        println!("kept {} (fake at {})", dir.display(), fake.base_url());
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    for label in [
+        "first re-run (writes each <uid>.json)",
+        "second re-run (nothing to do)",
+    ] {
+        let before = fake.api_request_count();
+        let (secs, kib, s) = tokio::task::block_in_place(run);
+        assert_eq!(s["skipped"].as_u64(), Some(videos as u64), "{s}");
+        println!(
+            "{label}: {:.1} s, peak RSS {:.1} MiB, {} API requests (the listing; fake counted {})",
+            secs,
+            kib as f64 / 1024.0,
+            s["api_requests"],
+            fake.api_request_count() - before
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
