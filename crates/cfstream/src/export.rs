@@ -1,7 +1,7 @@
 //! `cfstream export`: the front end of the `cfstream-export` engine.
 
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -158,14 +158,24 @@ fn to_client_error(e: ExportError) -> Error {
     }
 }
 
+/// Prints the summary (stdout). A closed pipe (`| head`) ends it quietly.
 fn report(summary: &Summary, args: &ExportArgs, out: &Output) {
+    let _ = write_report(&mut std::io::stdout().lock(), summary, args, out);
+}
+
+fn write_report(
+    w: &mut impl Write,
+    summary: &Summary,
+    args: &ExportArgs,
+    out: &Output,
+) -> std::io::Result<()> {
     if out.is_json() {
-        println!("{}", serde_json::to_string(summary).unwrap_or_default());
-        return;
+        writeln!(w, "{}", serde_json::to_string(summary).unwrap_or_default())?;
+        return Ok(());
     }
     if let Some(plan) = &summary.plan {
         for p in plan {
-            println!("{:<12} {} {}", p.action, p.video_id, p.kind);
+            writeln!(w, "{:<12} {} {}", p.action, p.video_id, p.kind)?;
         }
         let mut counts: Vec<(&str, usize)> = Vec::new();
         for p in plan {
@@ -175,7 +185,8 @@ fn report(summary: &Summary, args: &ExportArgs, out: &Output) {
             }
         }
         let counts: Vec<String> = counts.iter().map(|(a, n)| format!("{n} {a}")).collect();
-        println!(
+        writeln!(
+            w,
             "dry run: {} file(s) of {} video(s) selected: {}; {} API request(s) (the listing only)",
             summary.selected,
             summary.videos,
@@ -185,15 +196,16 @@ fn report(summary: &Summary, args: &ExportArgs, out: &Output) {
                 counts.join(", ")
             },
             summary.api_requests
-        );
-        return;
+        )?;
+        return Ok(());
     }
     let per_video = if summary.videos > 0 {
         summary.api_requests as f64 / summary.videos as f64
     } else {
         0.0
     };
-    println!(
+    writeln!(
+        w,
         "{}: {} done, {} skipped (already done), {} failed of {} file(s); {} written; {} API request(s) ({per_video:.2} per video{}); {:.1} s",
         args.dir.display(),
         summary.done,
@@ -208,13 +220,14 @@ fn report(summary: &Summary, args: &ExportArgs, out: &Output) {
             String::new()
         },
         summary.elapsed_seconds,
-    );
+    )?;
     for f in &summary.failed {
-        println!("  failed {} {}: {}", f.video_id, f.kind, f.reason);
+        writeln!(w, "  failed {} {}: {}", f.video_id, f.kind, f.reason)?;
     }
     if summary.interrupted {
-        println!("interrupted: run the same command again to resume");
+        writeln!(w, "interrupted: run the same command again to resume")?;
     }
+    Ok(())
 }
 
 /// The bars: one overall, one per active transfer (terminals only).

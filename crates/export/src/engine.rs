@@ -23,7 +23,7 @@ use crate::error::ExportError;
 use crate::limiter::{Limiter, Rate, counted};
 use crate::lock::DirLock;
 use crate::machine::{Event, FileState};
-use crate::poll::{PollPolicy, Poller};
+use crate::poll::{Pace, PollPolicy, Poller};
 use crate::shard::Shard;
 use crate::state::{STATE_FILE, Store, VideoRow, type_name};
 
@@ -306,6 +306,8 @@ struct Run {
     options: ExportOptions,
     limiter: Arc<Limiter>,
     transfers: Semaphore,
+    /// How fast this run's downloads generate.
+    pace: Pace,
     observer: Observer,
     stop: watch::Receiver<bool>,
     /// Transport failures in a row.
@@ -402,6 +404,7 @@ impl Exporter {
             options: self.options.clone(),
             limiter: self.limiter.clone(),
             transfers: Semaphore::new(self.options.transfers),
+            pace: Pace::default(),
             observer,
             stop,
             unreachable: AtomicU32::new(0),
@@ -839,7 +842,15 @@ impl Run {
             };
         }
         // Wait: one listing of the video's downloads answers for every type.
-        let mut poller = Poller::new(self.options.poll);
+        let mut poller = Poller::with_pace(self.options.poll, self.pace.get());
+        let waiting_since = Instant::now();
+        let first_percent = files
+            .iter()
+            .filter_map(|(_, s)| match s {
+                FileState::Created { percent } => Some(*percent),
+                _ => None,
+            })
+            .reduce(f64::min);
         loop {
             let generating: Vec<f64> = files
                 .iter()
@@ -866,6 +877,9 @@ impl Run {
             for (kind, state) in files.iter_mut() {
                 if matches!(state, FileState::Created { .. }) {
                     *state = self.record_download(uid, *kind, &downloads, false)?;
+                    if let (FileState::Ready { .. }, Some(from)) = (&*state, first_percent) {
+                        self.pace.record(from, waiting_since.elapsed());
+                    }
                 }
             }
         }

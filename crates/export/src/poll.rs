@@ -5,7 +5,10 @@
 //! [`PollPolicy::Adaptive`] (the default) extrapolates the finish time from
 //! the last two observations of `percentComplete` and asks at that time
 //! (bounded below and above); a download whose progress stalls falls back to
-//! doubling backoff. The two others are the baselines it is measured against
+//! doubling backoff. Before a download has two observations, the pace of the
+//! downloads that already finished in this run ([`Pace`]) places its first
+//! poll, so that in a run of many videos most downloads cost one create and
+//! one poll. The two others are the baselines it is measured against
 //! (docs/performance.md): a fixed interval, and doubling backoff alone.
 
 use std::time::{Duration, Instant};
@@ -47,10 +50,49 @@ impl Default for PollPolicy {
     }
 }
 
+/// The pace at which this run's downloads generate, in percentage points
+/// per second: a moving average over the downloads seen from creation to
+/// ready (their time to ready is measured up to the poll that saw it, so
+/// the pace errs slow, and a first poll placed with it errs late: one poll
+/// after ready, rather than several before).
+#[derive(Debug, Default)]
+pub struct Pace {
+    points_per_second: std::sync::Mutex<Option<f64>>,
+}
+
+impl Pace {
+    /// A download went from `from` % to ready in `elapsed`.
+    pub fn record(&self, from: f64, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        if secs <= 0.0 || !(0.0..100.0).contains(&from) {
+            return;
+        }
+        let sample = (100.0 - from) / secs;
+        let mut pace = self
+            .points_per_second
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *pace = Some(match *pace {
+            None => sample,
+            Some(avg) => 0.8 * avg + 0.2 * sample,
+        });
+    }
+
+    /// The current estimate, if any download finished yet.
+    pub fn get(&self) -> Option<f64> {
+        *self
+            .points_per_second
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The polling schedule of one download.
 #[derive(Debug, Clone)]
 pub struct Poller {
     policy: PollPolicy,
+    /// The run's [`Pace`] when this download started waiting.
+    hint: Option<f64>,
     /// The last two observations: (when, percent).
     last: Option<(Instant, f64)>,
     before: Option<(Instant, f64)>,
@@ -61,8 +103,15 @@ pub struct Poller {
 impl Poller {
     /// A schedule under `policy`.
     pub fn new(policy: PollPolicy) -> Self {
+        Self::with_pace(policy, None)
+    }
+
+    /// A schedule under `policy` whose first adaptive poll is placed by the
+    /// run's pace, when known (points per second).
+    pub fn with_pace(policy: PollPolicy, hint: Option<f64>) -> Self {
         Self {
             policy,
+            hint,
             last: None,
             before: None,
             wait: None,
@@ -90,6 +139,14 @@ impl Poller {
                 }
                 // No progress since the last poll: back off.
                 (Some(_), Some(_)) => self.wait.map_or(first, |w| (w * 2).clamp(min, max)),
+                // One observation: the run's pace, else `first`.
+                (_, Some((_, p))) => match self.hint {
+                    Some(rate) if rate > 0.0 => {
+                        Duration::from_secs_f64(((100.0 - p) / rate).min(max.as_secs_f64()))
+                            .clamp(min, max)
+                    }
+                    _ => first.clamp(min, max),
+                },
                 _ => first.clamp(min, max),
             },
         };
@@ -145,6 +202,30 @@ mod tests {
         }
         let secs: Vec<u64> = waits.iter().map(|w| w.as_secs()).collect();
         assert_eq!(secs, [2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn the_run_pace_places_the_first_poll() {
+        let pace = Pace::default();
+        assert_eq!(pace.get(), None);
+        // 100 points in 10 s, then in 20 s: the average moves a fifth.
+        pace.record(0.0, Duration::from_secs(10));
+        pace.record(0.0, Duration::from_secs(20));
+        let rate = pace.get().unwrap();
+        assert!((rate - (0.8 * 10.0 + 0.2 * 5.0)).abs() < 1e-9);
+        let t = Instant::now();
+        let mut p = Poller::with_pace(PollPolicy::default(), Some(rate));
+        // 90 points to go at 9 points/s.
+        assert_eq!(p.observe(t, 10.0).as_secs_f64().round(), 10.0);
+        // Without a pace: the fixed first wait.
+        assert_eq!(
+            Poller::new(PollPolicy::default()).observe(t, 10.0),
+            Duration::from_secs(2)
+        );
+        // Nonsense samples are ignored.
+        pace.record(100.0, Duration::from_secs(1));
+        pace.record(0.0, Duration::ZERO);
+        assert_eq!(pace.get(), Some(rate));
     }
 
     #[test]
