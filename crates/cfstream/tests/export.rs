@@ -282,11 +282,12 @@ async fn a_full_run_then_a_second_run_costs_only_the_listing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_several_points_and_run_again() {
-    // 1 MiB files sent in 64 KiB chunks 4 ms apart: a transfer takes ~70 ms,
-    // so kills land mid-transfer.
-    let size = 1024 * 1024;
+    // 3 MiB files sent in 64 KiB chunks 3 ms apart: a transfer takes
+    // ~150 ms and reaches the disk a MiB at a time (the client's write
+    // buffer), so kills land mid-transfer with data in the .part.
+    let size = 3 * 1024 * 1024;
     let fake = StreamFake::start(FakeConfig {
-        file_chunk_delay: Duration::from_millis(4),
+        file_chunk_delay: Duration::from_millis(3),
         ..fake_config(90, size)
     })
     .await
@@ -718,5 +719,104 @@ async fn bad_input_is_refused_before_any_request() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("not/an id"), "{}", run.stderr);
     assert_eq!(fake.api_request_count(), 0);
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_api_is_exit_3() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(assert_cmd::cargo::cargo_bin("cfstream"))
+        .env_clear()
+        .env("CLOUDFLARE_API_TOKEN", TOKEN)
+        .env(
+            "CLOUDFLARE_ACCOUNT_ID",
+            stream_fake::config::DEFAULT_ACCOUNT,
+        )
+        .env(
+            "CLOUDFLARE_BASE_URL",
+            format!("http://127.0.0.1:{port}/client/v4"),
+        )
+        .args(["export", "--all", "--retries", "0", "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = finish(child, Duration::from_secs(60)).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("listing the videos"), "{}", run.stderr);
+    assert!(!run.stderr.contains(TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_exits_at_once_and_a_run_resumes() {
+    // 64 chunks 30 ms apart: a transfer takes 2 s, far longer than the two
+    // signals take; its first MiB (the client's write buffer) reaches the
+    // .part after half a second.
+    let size = 4 * 1024 * 1024;
+    let fake = StreamFake::start(FakeConfig {
+        file_chunk_delay: Duration::from_millis(30),
+        ..fake_config(12, size)
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let child = cfstream(&fake, dir.path(), &["--all", "--json", "--rate", "2000/1s"])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !has_part(dir.path()) {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let interrupt = || {
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    interrupt();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    interrupt();
+    let run = finish(child, Duration::from_secs(60)).await;
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(run.stderr.contains("quitting"), "{}", run.stderr);
+    // It did not wait for the transfers: a .part is left, and no file done.
+    assert!(
+        has_part(dir.path()),
+        "the second Ctrl-C waited for the transfers"
+    );
+    let f = assert_consistent(dir.path(), size);
+    assert!(f.values().all(|s| s.0 != "done"), "{f:?}");
+    // The next run resumes the .part files and finishes.
+    let again = finish(
+        cfstream(&fake, dir.path(), &["--all", "--json", "--rate", "2000/1s"])
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(120),
+    )
+    .await;
+    let s = again.summary();
+    let (ok, _) = expected(&fake);
+    assert_eq!(
+        s["done"].as_u64(),
+        Some(ok.len() as u64),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        fake.file_requests().iter().any(|r| r.range.is_some()),
+        "nothing was resumed"
+    );
+    assert_consistent(dir.path(), size);
     fake.shutdown().await;
 }
