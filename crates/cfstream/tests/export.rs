@@ -396,6 +396,27 @@ async fn killed_at_several_points_and_run_again() {
     fake.shutdown().await;
 }
 
+/// Waits until a transfer has bytes in its `.part`.
+async fn wait_for_part(dir: &Path) {
+    let started = Instant::now();
+    while !has_part(dir) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no transfer started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// SIGINT, as Ctrl-C sends it.
+fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// When to kill: a look at the state and the directory.
 type KillPoint = dyn Fn(&Files, &Path) -> bool;
 
@@ -565,10 +586,12 @@ async fn shards_cover_the_selection_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_drains_and_exits_130_then_a_run_finishes() {
-    let size = 512 * 1024;
+    // 64 chunks 10 ms apart: the Ctrl-C lands with most of a transfer to go
+    // (the first MiB reaches the .part after ~160 ms of ~640).
+    let size = 4 * 1024 * 1024;
     let fake = StreamFake::start(FakeConfig {
         file_chunk_delay: Duration::from_millis(10),
-        ..fake_config(40, size)
+        ..fake_config(24, size)
     })
     .await
     .unwrap();
@@ -576,16 +599,8 @@ async fn ctrl_c_drains_and_exits_130_then_a_run_finishes() {
     let child = cfstream(&fake, dir.path(), &["--all", "--json", "--transfers", "2"])
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !has_part(dir.path()) {
-        assert!(started.elapsed() < Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    wait_for_part(dir.path()).await;
+    interrupt(&child);
     let run = finish(child, Duration::from_secs(60)).await;
     assert_eq!(run.code, 130, "{}", run.stderr);
     let s = run.summary();
@@ -770,23 +785,10 @@ async fn a_second_ctrl_c_exits_at_once_and_a_run_resumes() {
     let child = cfstream(&fake, dir.path(), &["--all", "--json", "--rate", "2000/1s"])
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !has_part(dir.path()) {
-        assert!(started.elapsed() < Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let interrupt = || {
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    interrupt();
+    wait_for_part(dir.path()).await;
+    interrupt(&child);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    interrupt();
+    interrupt(&child);
     let run = finish(child, Duration::from_secs(60)).await;
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(run.stderr.contains("quitting"), "{}", run.stderr);

@@ -833,12 +833,15 @@ impl Run {
             if self.stopped() {
                 return Ok(());
             }
-            let answer = self
-                .api_step(uid, *kind, || self.client.create_download(uid, *kind))
-                .await?;
-            *state = match answer {
-                Some(downloads) => self.record_download(uid, *kind, &downloads, true)?,
-                None => continue,
+            *state = match self
+                .api_call(|| self.client.create_download(uid, *kind))
+                .await?
+            {
+                Ok(downloads) => self.record_download(uid, *kind, &downloads, true)?,
+                Err(reason) => {
+                    self.fail(uid, *kind, reason.clone())?;
+                    FileState::Failed { reason }
+                }
             };
         }
         // Wait: one listing of the video's downloads answers for every type.
@@ -868,11 +871,20 @@ impl Run {
                 () = tokio::time::sleep(wait) => {}
                 _ = stop.wait_for(|s| *s) => return Ok(()),
             }
-            let Some(downloads) = self
-                .api_step_for(uid, &mut files, || self.client.list_downloads(uid))
-                .await?
-            else {
-                continue;
+            let downloads = match self.api_call(|| self.client.list_downloads(uid)).await? {
+                Ok(downloads) => downloads,
+                Err(reason) => {
+                    // One poll answers for every waiting file: each fails.
+                    for (kind, state) in files.iter_mut() {
+                        if matches!(state, FileState::Created { .. }) {
+                            self.fail(uid, *kind, reason.clone())?;
+                            *state = FileState::Failed {
+                                reason: reason.clone(),
+                            };
+                        }
+                    }
+                    continue;
+                }
             };
             for (kind, state) in files.iter_mut() {
                 if matches!(state, FileState::Created { .. }) {
@@ -937,13 +949,9 @@ impl Run {
         }
     }
 
-    /// An API call for one file: `None` when the file failed (recorded).
-    async fn api_step<T, F, Fut>(
-        &self,
-        uid: &str,
-        kind: DownloadType,
-        call: F,
-    ) -> Result<Option<T>, ExportError>
+    /// An API call, tried again by [`on_error`](Self::on_error):
+    /// `Ok(Err(reason))` when the files it was for fail.
+    async fn api_call<T, F, Fut>(&self, call: F) -> Result<Result<T, String>, ExportError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
@@ -953,48 +961,11 @@ impl Run {
             match call().await {
                 Ok(v) => {
                     self.unreachable.store(0, Ordering::Relaxed);
-                    return Ok(Some(v));
+                    return Ok(Ok(v));
                 }
                 Err(e) => {
                     if let Some(reason) = self.on_error(e, Step::Api, &mut attempts).await? {
-                        self.fail(uid, kind, reason)?;
-                        return Ok(None);
-                    }
-                }
-            }
-        }
-    }
-
-    /// An API call for every waiting file of a video (the poll): a failure
-    /// fails each of them.
-    async fn api_step_for<T, F, Fut>(
-        &self,
-        uid: &str,
-        files: &mut [(DownloadType, FileState)],
-        call: F,
-    ) -> Result<Option<T>, ExportError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, Error>>,
-    {
-        let mut attempts = 0;
-        loop {
-            match call().await {
-                Ok(v) => {
-                    self.unreachable.store(0, Ordering::Relaxed);
-                    return Ok(Some(v));
-                }
-                Err(e) => {
-                    if let Some(reason) = self.on_error(e, Step::Api, &mut attempts).await? {
-                        for (kind, state) in files.iter_mut() {
-                            if matches!(state, FileState::Created { .. }) {
-                                self.fail(uid, *kind, reason.clone())?;
-                                *state = FileState::Failed {
-                                    reason: reason.clone(),
-                                };
-                            }
-                        }
-                        return Ok(None);
+                        return Ok(Err(reason));
                     }
                 }
             }
