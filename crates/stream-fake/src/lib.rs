@@ -170,6 +170,11 @@ impl StreamFake {
         self.world.lock().unwrap().rate_limited
     }
 
+    /// How many lockouts the rate limit ([`FakeConfig::rate_limit`]) started.
+    pub fn lockout_count(&self) -> u64 {
+        self.world.lock().unwrap().lockouts
+    }
+
     /// The download of `kind` as the API would show it now (not a poll).
     pub fn download(&self, video: &str, kind: Kind) -> Option<DownloadView> {
         self.world

@@ -115,6 +115,8 @@ pub struct World {
     pub(crate) locked_until: Option<Instant>,
     /// API requests answered 429 by the rate limit (not by injected faults).
     pub(crate) rate_limited: u64,
+    /// Lockouts the rate limit started.
+    pub(crate) lockouts: u64,
     /// Listed videos, sorted by (`created`, `uid`).
     pub(crate) catalog: Vec<CatalogVideo>,
     /// Port of the download host, for the `url` of each download.
@@ -132,6 +134,7 @@ impl World {
             window: std::collections::VecDeque::new(),
             locked_until: None,
             rate_limited: 0,
+            lockouts: 0,
             catalog: Vec::new(),
             files_port: 0,
             config,
@@ -228,6 +231,7 @@ impl World {
         }
         if self.window.len() >= limit.requests as usize {
             self.locked_until = Some(now + limit.lockout);
+            self.lockouts += 1;
             self.rate_limited += 1;
             return Some(limit.lockout);
         }
