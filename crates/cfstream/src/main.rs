@@ -93,6 +93,7 @@ fn init_tracing(verbose: u8) {
         .with_default(LevelFilter::WARN)
         .with_target("cloudflare_stream_downloads", level)
         .with_target("cfstream", level)
+        .with_target("cfstream_export", level)
         .with_target("stream_fake", level);
     let _ = tracing_subscriber::registry()
         .with(

@@ -260,6 +260,12 @@ async fn a_full_run_then_a_second_run_costs_only_the_listing() {
         .filter(|r| r.path.starts_with(&format!("/{signed}/")))
         .count();
     assert_eq!(asks, 2);
+    // No credential ever went to the download host.
+    assert!(
+        fake.file_requests()
+            .iter()
+            .all(|r| r.credential_headers.is_empty())
+    );
     // Again: only the listing is requested, no file is.
     let before = (fake.api_request_count(), fake.file_requests().len());
     let listing_before = fake.api_requests_on(Route::ListVideos);
@@ -829,5 +835,32 @@ async fn a_second_ctrl_c_exits_at_once_and_a_run_resumes() {
         "nothing was resumed"
     );
     assert_consistent(dir.path(), size);
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_in_no_output_and_no_file() {
+    let fake = StreamFake::start(fake_config(6, 4096)).await.unwrap();
+    fake.inject(
+        Route::CreateType,
+        Fault::RateLimited(stream_fake::RetryAfter::Seconds(1)),
+        Some(1),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = export(&fake, dir.path(), &["--all", "-vvv", "--rate", "2000/1s"]).await;
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cfstream_export") && run.stderr.contains("every worker pauses"),
+        "-vvv shows the engine's events: {}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+            "the token is in a file of the export"
+        );
+    }
     fake.shutdown().await;
 }

@@ -1090,6 +1090,12 @@ impl Run {
                     .store
                     .apply(uid, kind, &Event::Verified { size, sha256 })?;
                 self.done.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    video = uid,
+                    kind = type_name(kind),
+                    bytes = size,
+                    "file done"
+                );
                 (self.observer)(Progress::Done {
                     video_id: uid.to_owned(),
                     kind,
