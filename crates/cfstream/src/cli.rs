@@ -250,7 +250,8 @@ pub struct ExportArgs {
     /// Try again the files that failed in an earlier run (else they are skipped).
     #[arg(long)]
     pub retry_failed: bool,
-    /// Show what would be done; no request that changes anything, nothing written.
+    /// Show what would be done: no request but the listing, nothing written
+    /// (an existing state is read read-only).
     #[arg(long)]
     pub dry_run: bool,
     /// How downloads are polled: adaptive (default), fixed:DURATION or
