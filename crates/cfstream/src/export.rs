@@ -240,6 +240,8 @@ struct BarsInner {
     multi: MultiProgress,
     overall: ProgressBar,
     transfers: Mutex<HashMap<(String, DownloadType), ProgressBar>>,
+    /// Bytes of the files done by this run.
+    bytes: std::sync::atomic::AtomicU64,
 }
 
 fn style(template: &str) -> ProgressStyle {
@@ -256,15 +258,16 @@ impl Bars {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(style(
-            "{spinner} {msg} [{bar:30}] {pos}/{len} files, {binary_bytes_per_sec} ETA {eta}",
+            "{spinner} {prefix} [{bar:30}] {pos}/{len} files {msg} ETA {eta}",
         ));
-        overall.set_message("listing");
+        overall.set_prefix("listing");
         overall.enable_steady_tick(Duration::from_millis(200));
         Self {
             inner: Some(Arc::new(BarsInner {
                 multi,
                 overall,
                 transfers: Mutex::new(HashMap::new()),
+                bytes: std::sync::atomic::AtomicU64::new(0),
             })),
         }
     }
@@ -285,11 +288,12 @@ impl Bars {
         let mut transfers = b.transfers.lock().unwrap_or_else(|p| p.into_inner());
         match event {
             Progress::Listing { videos } => {
-                b.overall.set_message(format!("listing: {videos} videos"))
+                b.overall.set_prefix(format!("listing: {videos} videos"));
             }
             Progress::Selected { files, .. } => {
                 b.overall.set_length(files);
-                b.overall.set_message("exporting");
+                b.overall.set_prefix("exporting");
+                b.overall.reset_eta();
             }
             Progress::Skipped { .. } => b.overall.inc(1),
             Progress::TransferStarted { video_id, kind } => {
@@ -313,17 +317,25 @@ impl Bars {
                     bar.set_position(bytes);
                 }
             }
-            Progress::Done {
-                video_id,
-                kind,
-                bytes,
-            } => {
+            Progress::TransferEnded { video_id, kind } => {
                 if let Some(bar) = transfers.remove(&(video_id, kind)) {
                     bar.finish_and_clear();
                     b.multi.remove(&bar);
                 }
+            }
+            Progress::Done { bytes, .. } => {
+                let total = b
+                    .bytes
+                    .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
+                    + bytes;
+                let secs = b.overall.elapsed().as_secs_f64().max(0.001);
+                let rate = (total as f64 / secs) as u64;
+                b.overall.set_message(format!(
+                    "{}, {}/s",
+                    bytesize::ByteSize::b(total).display().iec(),
+                    bytesize::ByteSize::b(rate).display().iec()
+                ));
                 b.overall.inc(1);
-                let _ = bytes;
             }
             Progress::Failed(f) => {
                 let kind = if f.kind == "audio" {
@@ -341,7 +353,7 @@ impl Bars {
                     .println(format!("failed {} {}: {}", f.video_id, f.kind, f.reason));
             }
             Progress::Paused { wait } => {
-                b.overall.set_message(format!(
+                b.overall.set_prefix(format!(
                     "rate limited (429): every worker pauses {} s",
                     wait.as_secs()
                 ));

@@ -212,6 +212,14 @@ pub enum Progress {
         /// The size, when known.
         total: Option<u64>,
     },
+    /// A transfer ended (the file is in place, or the transfer failed);
+    /// verification follows.
+    TransferEnded {
+        /// The video.
+        video_id: String,
+        /// Which file.
+        kind: DownloadType,
+    },
     /// A file is done.
     Done {
         /// The video.
@@ -1045,6 +1053,10 @@ impl Run {
                     });
                 })
                 .await;
+            (self.observer)(Progress::TransferEnded {
+                video_id: uid.to_owned(),
+                kind,
+            });
             match result {
                 Ok(report) => {
                     self.unreachable.store(0, Ordering::Relaxed);
