@@ -416,11 +416,8 @@ async fn wait_for_part(dir: &Path) {
 
 /// SIGINT, as Ctrl-C sends it.
 fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    use rustix::process::{Pid, Signal, kill_process};
+    kill_process(Pid::from_child(child), Signal::INT).unwrap();
 }
 
 /// When to kill: a look at the state and the directory.
