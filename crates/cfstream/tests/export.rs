@@ -260,6 +260,14 @@ async fn a_full_run_then_a_second_run_costs_only_the_listing() {
         .filter(|r| r.path.starts_with(&format!("/{signed}/")))
         .count();
     assert_eq!(asks, 2);
+    // One typed create per file; a video not ready to stream costs one
+    // create, not one per type.
+    let not_ready = failing
+        .values()
+        .filter(|r| **r == "not ready to stream")
+        .count();
+    let creates = fake.api_requests_on(Route::CreateType) as usize;
+    assert_eq!(creates, 2 * (240 - not_ready) + not_ready);
     // No credential ever went to the download host.
     assert!(
         fake.file_requests()
@@ -453,7 +461,7 @@ async fn faults_fail_only_their_videos() {
         },
     );
     fake.inject(Route::File, Fault::CutMidBody, Some(3));
-    fake.inject(Route::Create, Fault::ServerErrorHtml(502), Some(2));
+    fake.inject(Route::CreateType, Fault::ServerErrorHtml(502), Some(2));
     fake.inject(Route::List, Fault::ServerErrorHtml(503), Some(2));
     let (ok, failing) = expected(&fake);
     let mut ids: Vec<String> = fake.catalog().into_iter().map(|v| v.uid).collect();
@@ -469,7 +477,7 @@ async fn faults_fail_only_their_videos() {
             list.to_str().unwrap(),
             "--json",
             "--rate",
-            "400/1s",
+            "100/1s",
         ],
     )
     .spawn()
@@ -650,7 +658,11 @@ async fn a_second_export_in_the_same_directory_is_refused() {
     while !dir.path().join("cfstream-export.sqlite").exists() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let before = fake.api_request_count();
+    // Once the first run has stored its selection it lists no more.
+    while files(dir.path()).is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let listing = fake.api_requests_on(Route::ListVideos);
     let second = export(&fake, dir.path(), &["--all"]).await;
     assert_eq!(second.code, 2, "{}", second.stderr);
     assert!(
@@ -659,9 +671,8 @@ async fn a_second_export_in_the_same_directory_is_refused() {
         "{}",
         second.stderr
     );
-    // Refused before touching the API (the first run's requests aside, the
-    // second made none: it has no listing request of its own).
-    let _ = before;
+    // Refused before any request: the second run did not even list.
+    assert_eq!(fake.api_requests_on(Route::ListVideos), listing);
     first.kill().unwrap();
     first.wait().unwrap();
     fake.shutdown().await;

@@ -262,6 +262,11 @@ enum Class {
     Fatal,
 }
 
+/// Why a file fails when its video is not ready to stream (code 10011).
+const NOT_READY: &str = "not ready to stream";
+/// Why a file fails when the API does not know its video (404).
+const NOT_FOUND: &str = "video not found (deleted?)";
+
 /// Which request a step made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -277,9 +282,9 @@ fn classify(error: &Error, step: Step) -> Class {
         Error::IncompleteFile { .. } => Class::Transient { transport: true },
         Error::Api { status, errors, .. } => {
             if *status == S::NOT_FOUND {
-                Class::Failed("video not found (deleted?)".into())
+                Class::Failed(NOT_FOUND.into())
             } else if errors.iter().any(|m| m.code == 10011) {
-                Class::Failed("not ready to stream".into())
+                Class::Failed(NOT_READY.into())
             } else if status.is_server_error() {
                 Class::Transient { transport: false }
             } else {
@@ -400,7 +405,7 @@ impl Exporter {
         let started = Instant::now();
         let dir = &self.options.dir;
         if self.options.dry_run {
-            return self.dry_run(&client, observer, started).await;
+            return self.dry_run(&client, observer, stop, started).await;
         }
         std::fs::create_dir_all(dir).map_err(ExportError::io(dir))?;
         let _lock = DirLock::acquire(dir)?;
@@ -469,6 +474,7 @@ impl Exporter {
         &self,
         client: &Client,
         observer: Observer,
+        stop: watch::Receiver<bool>,
         started: Instant,
     ) -> Result<Summary, ExportError> {
         let store = Store::open_read_only(&self.options.dir.join(STATE_FILE))?;
@@ -533,11 +539,13 @@ impl Exporter {
             &self.options,
             &self.limiter,
             &observer,
+            &stop,
             &mut plan_page,
         )
         .await?;
         summary.api_requests = self.limiter.requests();
         summary.elapsed_seconds = started.elapsed().as_secs_f64();
+        summary.interrupted = *stop.borrow();
         Ok(summary)
     }
 }
@@ -550,6 +558,7 @@ async fn walk_selection(
     options: &ExportOptions,
     limiter: &Limiter,
     observer: &Observer,
+    stop: &watch::Receiver<bool>,
     page: &mut dyn FnMut(Batch) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
     let mut count = 0u64;
@@ -571,6 +580,11 @@ async fn walk_selection(
             let mut walk = VideoWalk::new(query);
             let mut failures = 0u32;
             while let Some(request) = walk.next_request() {
+                // Ctrl-C during the listing: the run stops with what it has
+                // (the next run lists again).
+                if *stop.borrow() {
+                    break;
+                }
                 let answer = list_page(client, query, request).await;
                 let videos = match answer {
                     Ok(p) => {
@@ -675,6 +689,7 @@ impl Run {
             &self.options,
             &self.limiter,
             &self.observer,
+            &self.stop,
             &mut page,
         )
         .await?;
@@ -833,9 +848,18 @@ impl Run {
 
     /// Takes each pending file of a video as far as it goes.
     async fn advance(&self, uid: &str, mut files: Vec<(DownloadType, FileState)>) -> Outcome {
-        // Create.
+        // Create. A reason that is the video's, not the download's (not
+        // ready to stream, gone), fails its other types without a request.
+        let mut video_failed: Option<String> = None;
         for (kind, state) in files.iter_mut() {
             if *state != FileState::Selected {
+                continue;
+            }
+            if let Some(reason) = &video_failed {
+                self.fail(uid, *kind, reason.clone())?;
+                *state = FileState::Failed {
+                    reason: reason.clone(),
+                };
                 continue;
             }
             if self.stopped() {
@@ -847,6 +871,9 @@ impl Run {
             {
                 Ok(downloads) => self.record_download(uid, *kind, &downloads, true)?,
                 Err(reason) => {
+                    if reason == NOT_READY || reason == NOT_FOUND {
+                        video_failed = Some(reason.clone());
+                    }
                     self.fail(uid, *kind, reason.clone())?;
                     FileState::Failed { reason }
                 }

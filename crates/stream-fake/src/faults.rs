@@ -1,4 +1,9 @@
 //! Fault injection: what can go wrong, on which route, how many times.
+//!
+//! Faults are spent in the order they were armed, one per request. On the
+//! file route, a fault on the body (`cut`, `truncated`, `ignore-range`,
+//! `short-file`) is spent only on a request the host answers with a body:
+//! a 401 (signed URLs) or a 404 leaves it armed for the next one.
 
 use std::fmt;
 use std::str::FromStr;

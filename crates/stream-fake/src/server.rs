@@ -459,8 +459,17 @@ async fn file(
         };
         let ready = kind.is_some_and(|k| w.is_ready(&video, k));
         let signed = w.requires_signed_urls(&video);
+        // A fault on the body (cut, short, range ignored) is spent only on
+        // a request that gets a body: not on a 401 or a 404.
+        let served = ready && !signed;
+        let body_fault = |f: Fault| {
+            matches!(
+                f,
+                Fault::CutMidBody | Fault::TruncatedJson | Fault::IgnoreRange | Fault::ShortFile
+            )
+        };
         (
-            w.take_fault(Route::File),
+            w.take_fault_where(Route::File, |f| served || !body_fault(f)),
             w.config.file_size,
             ready,
             signed,

@@ -240,7 +240,20 @@ impl World {
     }
 
     pub(crate) fn take_fault(&mut self, route: Route) -> Option<Fault> {
+        self.take_fault_where(route, |_| true)
+    }
+
+    /// [`take_fault`](Self::take_fault), only if the first fault armed on
+    /// `route` passes `applies` (else it stays armed).
+    pub(crate) fn take_fault_where(
+        &mut self,
+        route: Route,
+        applies: impl FnOnce(Fault) -> bool,
+    ) -> Option<Fault> {
         let index = self.faults.iter().position(|r| r.route.covers(route))?;
+        if !applies(self.faults[index].fault) {
+            return None;
+        }
         let rule = &mut self.faults[index];
         let fault = rule.fault;
         match &mut rule.times {
