@@ -403,9 +403,14 @@ impl Exporter {
         stop: watch::Receiver<bool>,
     ) -> Result<Summary, ExportError> {
         let started = Instant::now();
+        // Counts of this run only (an exporter can run more than once).
+        let (requests_before, limited_before) =
+            (self.limiter.requests(), self.limiter.rate_limited());
         let dir = &self.options.dir;
         if self.options.dry_run {
-            return self.dry_run(&client, observer, stop, started).await;
+            let mut summary = self.dry_run(&client, observer, stop, started).await?;
+            summary.api_requests -= requests_before;
+            return Ok(summary);
         }
         std::fs::create_dir_all(dir).map_err(ExportError::io(dir))?;
         let _lock = DirLock::acquire(dir)?;
@@ -439,10 +444,10 @@ impl Exporter {
             skipped: run.skipped.load(Ordering::Relaxed),
             failed,
             bytes: run.bytes.load(Ordering::Relaxed),
-            api_requests: self.limiter.requests(),
+            api_requests: self.limiter.requests() - requests_before,
             elapsed_seconds: started.elapsed().as_secs_f64(),
             videos,
-            rate_limited: self.limiter.rate_limited(),
+            rate_limited: self.limiter.rate_limited() - limited_before,
             interrupted: run.interrupted.load(Ordering::Relaxed) || *run.stop.borrow(),
             plan: None,
         };
