@@ -88,7 +88,10 @@ fn options(args: &ExportArgs) -> Result<ExportOptions, Error> {
 /// Runs the export; returns the exit status.
 pub async fn run(global: &Global, args: ExportArgs, out: &Output) -> Result<u8, Error> {
     let options = options(&args)?;
-    let exporter = Exporter::new(options).map_err(to_client_error)?;
+    let exporter = match Exporter::new(options) {
+        Ok(exporter) => exporter,
+        Err(e) => return Ok(failed(&e)),
+    };
     let builder = crate::client_builder(global)?;
     let client = exporter.client(builder)?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -120,41 +123,33 @@ pub async fn run(global: &Global, args: ExportArgs, out: &Output) -> Result<u8, 
                 1
             })
         }
-        Err(e) => Err(to_client_error(e)),
+        Err(e) => Ok(failed(&e)),
     }
 }
 
-/// The engine's run-level errors, as the CLI's error type (for its exit
-/// codes and messages): usage and local problems 2, the API's own error 1,
-/// the network 3.
-fn to_client_error(e: ExportError) -> Error {
+/// Prints a run-level error the way the other commands print theirs, and
+/// gives its exit status.
+fn failed(e: &ExportError) -> u8 {
+    eprintln!("error: {e}");
+    if let ExportError::Api { source, .. } = e
+        && let Some(wait) = source.retry_after()
+    {
+        eprintln!(
+            "  the API asks to wait {} s before trying again",
+            wait.as_secs()
+        );
+    }
+    exit_for(e)
+}
+
+/// Exit status of a run that could not finish: the client's own code for an
+/// API or network error (1 the API said no, 3 the network, 2 a local
+/// problem such as a full disk), 2 for everything local (a busy directory,
+/// the state database, an option).
+fn exit_for(e: &ExportError) -> u8 {
     match e {
-        ExportError::Api { context, source } => match *source {
-            source @ (Error::Api { .. }
-            | Error::RateLimited { .. }
-            | Error::InvalidInput { .. }
-            | Error::NoSpace { .. }
-            | Error::FileBusy { .. }) => source,
-            other => Error::Io {
-                path: context.into(),
-                source: std::io::Error::other(other.to_string()),
-            },
-        },
-        other => Error::InvalidInput {
-            what: match &other {
-                ExportError::Busy { .. } => "export directory",
-                ExportError::State { .. }
-                | ExportError::Corrupt { .. }
-                | ExportError::Schema { .. } => "state database",
-                ExportError::Io { .. } => "export directory",
-                ExportError::InvalidInput { what, .. } => what,
-                ExportError::Api { .. } => "export",
-            },
-            reason: match other {
-                ExportError::InvalidInput { reason, .. } => reason,
-                other => other.to_string(),
-            },
-        },
+        ExportError::Api { source, .. } => crate::exit_for(source) as u8,
+        _ => crate::Exit::Usage as u8,
     }
 }
 
