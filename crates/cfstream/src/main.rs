@@ -290,12 +290,9 @@ fn destination_error(path: &std::path::Path, reason: String) -> Error {
 }
 
 /// `<VIDEO_ID>.mp4` or `.m4a` in the current directory.
+/// (The export names its files the same way.)
 pub fn default_path(video_id: &str, kind: DownloadType) -> PathBuf {
-    let ext = match kind {
-        DownloadType::Default => "mp4",
-        DownloadType::Audio => "m4a",
-    };
-    PathBuf::from(format!("{video_id}.{ext}"))
+    PathBuf::from(cfstream_export::file_name(video_id, kind))
 }
 
 /// Poll intervals of wait and fetch: the client's defaults (1 s doubling to 10 s).

@@ -386,11 +386,6 @@ impl Exporter {
         builder.request_gate(self.gate()).build()
     }
 
-    /// The run's limiter (request counts).
-    pub fn limiter(&self) -> &Arc<Limiter> {
-        &self.limiter
-    }
-
     /// Runs the export. `client` must have been built with
     /// [`gate`](Self::gate) (else requests are neither limited nor counted).
     /// `stop` becoming `true` stops new work (the first Ctrl-C): videos

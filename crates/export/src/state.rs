@@ -181,11 +181,6 @@ impl Store {
         }))
     }
 
-    /// Where the database is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn err(&self, source: rusqlite::Error) -> ExportError {
         ExportError::State {
             path: self.path.clone(),
@@ -347,7 +342,7 @@ impl Store {
             let files = q
                 .query_map(params![uid], |r| {
                     let kind: String = r.get(0)?;
-                    Ok((kind, read_state(r)?))
+                    Ok((kind, read_state_at(r, 1)?))
                 })?
                 .collect::<rusqlite::Result<Vec<(String, Stored)>>>()?;
             // A row this build cannot read is skipped here and refused by
@@ -418,20 +413,6 @@ impl Store {
             .map(drop)
         })
     }
-
-    /// Number of files in each state, for the files of run `run`'s selection.
-    pub fn state_counts(&self, run: i64) -> Result<Vec<(String, u64)>, ExportError> {
-        self.with(|c| {
-            let mut q = c.prepare_cached(
-                "SELECT f.state, count(*) FROM files f JOIN videos v USING (uid)
-                 WHERE v.run = ?1 GROUP BY f.state ORDER BY f.state",
-            )?;
-            q.query_map(params![run], |r| {
-                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
-            })?
-            .collect()
-        })
-    }
 }
 
 type Stored = Result<FileState, String>;
@@ -440,15 +421,8 @@ fn read_file(c: &Connection, uid: &str, kind: DownloadType) -> rusqlite::Result<
     c.prepare_cached(
         "SELECT state, percent, url, size, sha256, reason FROM files WHERE uid = ?1 AND type = ?2",
     )?
-    .query_row(params![uid, type_name(kind)], |r| {
-        // Shift by one: read_state expects the state in column 1.
-        read_state_at(r, 0)
-    })
+    .query_row(params![uid, type_name(kind)], |r| read_state_at(r, 0))
     .optional()
-}
-
-fn read_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
-    read_state_at(r, 1)
 }
 
 /// Reads `state, percent, url, size, sha256, reason` starting at column `at`.

@@ -299,6 +299,22 @@ fn measure(cmd: &mut Command) -> (f64, u64) {
 
 /// [`measure`], with the command's stdout sent to `stdout`.
 fn measure_with(cmd: &mut Command, stdout: std::process::Stdio) -> (f64, u64) {
+    let (secs, kib, out) = time_process(cmd, stdout);
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (secs, kib)
+}
+
+/// Runs `cmd` under GNU time, whatever its exit status; returns (wall
+/// seconds, peak RSS KiB, its output).
+fn time_process(
+    cmd: &mut Command,
+    stdout: std::process::Stdio,
+) -> (f64, u64, std::process::Output) {
     let mut time = Command::new("/usr/bin/time");
     for (key, value) in cmd.get_envs() {
         if let Some(value) = value {
@@ -312,18 +328,12 @@ fn measure_with(cmd: &mut Command, stdout: std::process::Stdio) -> (f64, u64) {
         .args(cmd.get_args())
         .output()
         .expect("/usr/bin/time (GNU time) is needed for whole-process figures");
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr)
-    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stderr.lines().rfind(|l| l.starts_with("PERF ")).unwrap();
     let mut parts = line.split_whitespace().skip(1);
     let secs: f64 = parts.next().unwrap().parse().unwrap();
     let kib: u64 = parts.next().unwrap().parse().unwrap();
-    (secs, kib)
+    (secs, kib, out)
 }
 
 async fn fetch(max_mib: u64) {
@@ -723,30 +733,20 @@ async fn export_rerun(videos: usize) {
         filled.elapsed().as_secs_f64()
     );
     let cfstream = std::env::current_exe().unwrap().with_file_name("cfstream");
+    // Exit 0 (every file done); the summary is read from stdout.
     let run = || {
-        let mut time = Command::new("/usr/bin/time");
-        let out = time
-            .env("CLOUDFLARE_API_TOKEN", &fake.config().api_token)
-            .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
-            .env("CLOUDFLARE_BASE_URL", fake.base_url())
-            .args(["-f", "PERF %e %M"])
-            .arg(&cfstream)
-            .args(["--json", "export", "--all", "--dir"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let line = stderr.lines().rfind(|l| l.starts_with("PERF ")).unwrap();
-        let mut parts = line.split_whitespace().skip(1);
-        let secs: f64 = parts.next().unwrap().parse().unwrap();
-        let kib: u64 = parts.next().unwrap().parse().unwrap();
+        let (secs, kib, out) = time_process(
+            Command::new(&cfstream)
+                .env("CLOUDFLARE_API_TOKEN", &fake.config().api_token)
+                .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+                .env("CLOUDFLARE_BASE_URL", fake.base_url())
+                .args(["--json", "export", "--all", "--dir"])
+                .arg(&dir),
+            std::process::Stdio::piped(),
+        );
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         (secs, kib, summary)
     };
-    if std::env::var_os("PERF_KEEP").is_some() {
-        println!("kept {} (fake at {})", dir.display(), fake.base_url());
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
     for label in [
         "first re-run (writes each <uid>.json)",
         "second re-run (nothing to do)",
