@@ -134,17 +134,31 @@ fn open_part(part: &Path) -> Result<std::fs::File, Error> {
 }
 
 /// Take the exclusive lock on an open `.part`, or name who holds it.
+/// How long a refused writer waits for the holder's pid: 25 × 10 ms.
+const HOLDER_POLLS: u32 = 25;
+const HOLDER_POLL: Duration = Duration::from_millis(10);
+
 fn lock(file: &std::fs::File, path: &Path) -> Result<(), Error> {
     let part = part_path(path);
     match file.try_lock() {
         Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = read_source(&source_path(path))
-                .filter(|s| s.pid != 0)
-                .map_or_else(
-                    || "another process or task".to_owned(),
-                    |s| format!("pid {}", s.pid),
-                );
+            // The holder writes its pid into the sidecar right after it
+            // takes the lock: a holder that has just taken it may not have
+            // yet, so its pid is waited for briefly (this is the error path
+            // only; a holder without a pid is still reported).
+            let mut holder = None;
+            for _ in 0..HOLDER_POLLS {
+                holder = read_source(&source_path(path)).filter(|s| s.pid != 0);
+                if holder.is_some() {
+                    break;
+                }
+                std::thread::sleep(HOLDER_POLL);
+            }
+            let holder = holder.map_or_else(
+                || "another process or task".to_owned(),
+                |s| format!("pid {}", s.pid),
+            );
             Err(Error::FileBusy { path: part, holder })
         }
         Err(std::fs::TryLockError::Error(source)) => Err(Error::Io { path: part, source }),
