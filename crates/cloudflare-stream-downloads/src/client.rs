@@ -16,6 +16,7 @@ use crate::error::{Error, RequestSummary};
 use crate::gate::RequestGate;
 use crate::hooks::{CallRecord, Inner};
 use crate::retry::RetryPolicy;
+use crate::signing::{SigningKey, TokenCounters};
 use crate::types::{DeletedResponse, DownloadType, DownloadsResponse, FailureResponse, Message};
 use crate::{generated, ids};
 
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) credentials: Credentials,
     pub(crate) max_response_bytes: u64,
     pub(crate) gate: Option<Arc<dyn RequestGate>>,
+    pub(crate) signing_key: Option<SigningKey>,
+    pub(crate) tokens: TokenCounters,
 }
 
 impl fmt::Debug for Client {
@@ -65,6 +68,7 @@ impl fmt::Debug for Client {
             .field("base_url", &self.shared.base_url)
             .field("account_id", &self.account_id)
             .field("credentials", &self.shared.credentials)
+            .field("signing_key", &self.shared.signing_key)
             .field("retry", &self.retry)
             .finish()
     }
@@ -84,6 +88,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     max_response_bytes: u64,
     gate: Option<Arc<dyn RequestGate>>,
+    signing_key: Option<SigningKey>,
     env: Option<EnvLookup>,
 }
 
@@ -98,6 +103,7 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("gate", &self.gate)
+            .field("signing_key", &self.signing_key)
             .field("reads_environment", &self.env.is_some())
             .finish()
     }
@@ -115,6 +121,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             gate: None,
+            signing_key: None,
             env: None,
         }
     }
@@ -173,6 +180,15 @@ impl ClientBuilder {
     /// counter): see [`RequestGate`]. Clones of the client share it.
     pub fn request_gate(mut self, gate: Arc<dyn RequestGate>) -> Self {
         self.gate = Some(gate);
+        self
+    }
+
+    /// Sign download tokens of videos that require signed URLs with this
+    /// key, locally, instead of asking the API for each (see
+    /// [`Client::token`]). Not read from the environment by
+    /// [`from_env`](Self::from_env): load it with [`SigningKey::from_lookup`].
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Some(key);
         self
     }
 
@@ -264,6 +280,8 @@ impl ClientBuilder {
                 credentials,
                 max_response_bytes: self.max_response_bytes,
                 gate: self.gate,
+                signing_key: self.signing_key,
+                tokens: TokenCounters::default(),
             }),
             retry: self.retry,
             account_id,
@@ -524,6 +542,25 @@ impl Client {
             Err(e) => Err(convert_error(request, &record, self.shared.max_response_bytes, e).await),
         }
     }
+}
+
+/// For answers that carry a credential (a token, a new key): an answer
+/// that cannot be decoded is reported without its body, which may hold it.
+pub(crate) fn withhold_secret_body<T>(result: Result<T, Error>) -> Result<T, Error> {
+    result.map_err(|e| match e {
+        Error::UnexpectedResponse {
+            request,
+            status,
+            content_type,
+            body_snippet: _,
+        } => Error::UnexpectedResponse {
+            request,
+            status,
+            content_type,
+            body_snippet: "(not shown: this answer may hold a credential)".into(),
+        },
+        other => other,
+    })
 }
 
 /// Largest body excerpt kept in an error.

@@ -180,6 +180,26 @@ pub enum Error {
         available: u64,
     },
 
+    /// The download host refused a signed URL twice, with a fresh token
+    /// each time: not something another attempt fixes.
+    #[error(
+        "{request}: HTTP {status}: the download host refused the signed URL of video {video_id} \
+         twice, each time with a fresh token ({}); likely causes: the signing key was deleted \
+         (that revokes every token signed with it), the key belongs to another account, or \
+         this machine's clock is off (a token is valid from its issue to its `exp`)",
+        key_id.as_ref().map_or_else(|| "tokens from the API".to_owned(), |k| format!("signed locally with key {k}"))
+    )]
+    SignedUrlRefused {
+        /// The file request (the unsigned URL's path: never the token).
+        request: RequestSummary,
+        /// 401 or 403.
+        status: StatusCode,
+        /// The video.
+        video_id: String,
+        /// The signing key's id when the tokens were signed locally.
+        key_id: Option<String>,
+    },
+
     /// A local file could not be written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -206,7 +226,9 @@ impl Error {
     /// The HTTP status of the answer that caused the error, if there was one.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            Error::Api { status, .. } | Error::UnexpectedResponse { status, .. } => Some(*status),
+            Error::Api { status, .. }
+            | Error::UnexpectedResponse { status, .. }
+            | Error::SignedUrlRefused { status, .. } => Some(*status),
             Error::RateLimited { .. } => Some(StatusCode::TOO_MANY_REQUESTS),
             _ => None,
         }

@@ -219,15 +219,53 @@ impl Client {
         self.fetch_url(url, path, progress).await
     }
 
-    /// [`fetch`](Self::fetch) from a download URL.
+    /// [`fetch`](Self::fetch) from a download URL, with [`Signing::Auto`]
+    /// for the video named by the URL's first path segment.
     pub async fn fetch_url(
         &self,
         url: &str,
+        path: impl AsRef<Path>,
+        progress: impl FnMut(u64, Option<u64>) + Send,
+    ) -> Result<FetchReport, Error> {
+        let video_id = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.path_segments()?.next().map(str::to_owned))
+            .filter(|id| crate::ids::check_id("video id", id).is_ok());
+        let signing = if video_id.is_some() {
+            Signing::Auto
+        } else {
+            Signing::Never
+        };
+        self.fetch_video_url(video_id.as_deref().unwrap_or(""), url, signing, path, progress)
+            .await
+    }
+
+    /// [`fetch`](Self::fetch) of `video_id`'s download at `url` (the
+    /// unsigned URL the API returned), signing it as `signing` says.
+    ///
+    /// **Signed URLs**: when the video requires them ([`Signing::Required`],
+    /// or [`Signing::Auto`] and the download host answered 401 or 403), a
+    /// fresh token ([`Client::token`]: local with a signing key, else one
+    /// API request) replaces the URL's first path segment just before each
+    /// attempt, so a resumed transfer gets a new one. A signed URL the host
+    /// refuses is made once more, then the fetch fails with
+    /// [`Error::SignedUrlRefused`]. The signed URL goes to the download
+    /// host only and appears in no error, log line or file: the `.part`'s
+    /// sidecar keeps the unsigned URL, so a transfer resumed with another
+    /// token is still the same file.
+    pub async fn fetch_video_url(
+        &self,
+        video_id: &str,
+        url: &str,
+        signing: Signing,
         path: impl AsRef<Path>,
         mut progress: impl FnMut(u64, Option<u64>) + Send,
     ) -> Result<FetchReport, Error> {
         let path = path.as_ref();
         let url = check_file_url(url)?;
+        if signing != Signing::Never {
+            crate::ids::check_id("video id", video_id)?;
+        }
         let request = RequestSummary {
             method: "GET".into(),
             path: url.path().to_owned(),
@@ -235,11 +273,56 @@ impl Client {
         let started = Instant::now();
         let mut part = self.open_locked_part(&url, path).await?;
         let mut retries_done = 0;
+        let mut signed = signing == Signing::Required;
+        let mut refusals = 0u32;
         loop {
-            match self
-                .fetch_attempt(&url, &request, &mut part, retries_done + 1, &mut progress)
-                .await
+            let get_url = if signed {
+                let token = match self.token(video_id).await {
+                    Ok(token) => token,
+                    Err(e) => {
+                        drop_if_empty(&part).await;
+                        return Err(e);
+                    }
+                };
+                crate::signing::signed_url(&url, &token)?
+            } else {
+                url.clone()
+            };
+            let attempt = self
+                .fetch_attempt(&get_url, &request, &mut part, retries_done + 1, &mut progress)
+                .await;
+            drop(get_url);
+            if let Err(AttemptError { error, .. }) = &attempt
+                && let Some(status) = error.status().filter(|s| {
+                    matches!(*s, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                })
+                && signing != Signing::Never
             {
+                if !signed {
+                    tracing::info!(
+                        status = status.as_u16(),
+                        "the download host wants a signed URL; making a token"
+                    );
+                    signed = true;
+                    continue;
+                }
+                refusals += 1;
+                if refusals < 2 {
+                    tracing::info!(
+                        status = status.as_u16(),
+                        "the download host refused the signed URL; making a new token"
+                    );
+                    continue;
+                }
+                drop_if_empty(&part).await;
+                return Err(Error::SignedUrlRefused {
+                    request: request.clone(),
+                    status,
+                    video_id: video_id.to_owned(),
+                    key_id: self.signing_key().map(|k| k.id().to_owned()),
+                });
+            }
+            match attempt {
                 Ok(bytes) => {
                     // The lock is held until the file is in place.
                     tokio::fs::rename(&part.path, path)
@@ -269,11 +352,7 @@ impl Client {
                         {
                             *attempts = retries_done + 1;
                         }
-                        // Nothing kept: leave no empty .part behind.
-                        if part.file.metadata().await.is_ok_and(|m| m.len() == 0) {
-                            let _ = tokio::fs::remove_file(&part.path).await;
-                            let _ = tokio::fs::remove_file(&part.source_path).await;
-                        }
+                        drop_if_empty(&part).await;
                         return Err(error);
                     }
                     part.resumed_from.get_or_insert(0);
@@ -333,7 +412,7 @@ impl Client {
     /// holds. Returns the final size.
     async fn fetch_attempt(
         &self,
-        url: &reqwest::Url,
+        get_url: &reqwest::Url,
         request: &RequestSummary,
         part: &mut Part,
         attempt: u32,
@@ -358,7 +437,7 @@ impl Client {
         } else {
             0
         };
-        let mut get = self.shared.files.get(url.clone());
+        let mut get = self.shared.files.get(get_url.clone());
         if let (true, Some(v)) = (have > 0, &validator) {
             get = get
                 .header(RANGE, format!("bytes={from}-"))
@@ -540,6 +619,30 @@ impl Client {
             });
         }
         Ok(on_disk)
+    }
+}
+
+/// Whether a download URL needs a signed token (videos with
+/// `requireSignedURLs`); see [`Client::fetch_video_url`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Signing {
+    /// Not known: fetch unsigned; a 401 or 403 from the download host means
+    /// the video requires signed URLs, and the fetch goes on with a token.
+    /// (Costs one refused request per file of a signed video; when the
+    /// listing or [`Client::video`] says so, use `Required`.)
+    #[default]
+    Auto,
+    /// The video requires signed URLs: a token from the first request.
+    Required,
+    /// Never sign: a 401 or 403 is an error.
+    Never,
+}
+
+/// A failed fetch that kept nothing leaves no empty `.part` behind.
+async fn drop_if_empty(part: &Part) {
+    if part.file.metadata().await.is_ok_and(|m| m.len() == 0) {
+        let _ = tokio::fs::remove_file(&part.path).await;
+        let _ = tokio::fs::remove_file(&part.source_path).await;
     }
 }
 

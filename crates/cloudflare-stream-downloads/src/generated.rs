@@ -5,6 +5,10 @@
 // patched with openapi/patches/04-named-downloads-map.json
 // patched with openapi/patches/05-closed-request-enum.json
 // patched with openapi/patches/06-named-video-list.json
+// patched with openapi/patches/07-keys-without-body.json
+// patched with openapi/patches/08-optional-token-body.json
+// patched with openapi/patches/09-named-secrets.json
+// patched with openapi/patches/10-named-video-details.json
 // generator: progenitor 0.15.1, settings in xtask/src/generate.rs
 
 #[allow(unused_imports)]
@@ -14,6 +18,139 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
+    ///Defines rules for fine-grained control over content than signed URL tokens alone. Access rules primarily make tokens conditionally valid based on user information. Access Rules are specified on token payloads as the `accessRules` property containing an array of Rule objects.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct AccessRule {
+        ///The action to take when a request matches a rule. If the action is `block`, the signed token blocks views for viewers matching the rule.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub action: ::std::option::Option<AccessRuleAction>,
+        ///An array of 2-letter country codes in ISO 3166-1 Alpha-2 format used to match requests.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub country: ::std::vec::Vec<::std::string::String>,
+        ///An array of IPv4 or IPV6 addresses or CIDRs used to match requests.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub ip: ::std::vec::Vec<::std::string::String>,
+        ///Lists available rule types to match for requests. An `any` type matches all requests and can be used as a wildcard to apply default actions after other rules.
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        pub type_: ::std::option::Option<AccessRuleType>,
+    }
+    ///The action to take when a request matches a rule. If the action is `block`, the signed token blocks views for viewers matching the rule.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub enum AccessRuleAction {
+        #[serde(rename = "allow")]
+        Allow,
+        #[serde(rename = "block")]
+        Block,
+    }
+    impl ::std::fmt::Display for AccessRuleAction {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Allow => f.write_str("allow"),
+                Self::Block => f.write_str("block"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AccessRuleAction {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "allow" => Ok(Self::Allow),
+                "block" => Ok(Self::Block),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AccessRuleAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AccessRuleAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Lists available rule types to match for requests. An `any` type matches all requests and can be used as a wildcard to apply default actions after other rules.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub enum AccessRuleType {
+        #[serde(rename = "any")]
+        Any,
+        #[serde(rename = "ip.src")]
+        IpSrc,
+        #[serde(rename = "ip.geoip.country")]
+        IpGeoipCountry,
+    }
+    impl ::std::fmt::Display for AccessRuleType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Any => f.write_str("any"),
+                Self::IpSrc => f.write_str("ip.src"),
+                Self::IpGeoipCountry => f.write_str("ip.geoip.country"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AccessRuleType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "any" => Ok(Self::Any),
+                "ip.src" => Ok(Self::IpSrc),
+                "ip.geoip.country" => Ok(Self::IpGeoipCountry),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AccessRuleType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AccessRuleType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///Identifier.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -325,6 +462,30 @@ pub mod types {
             Self(value)
         }
     }
+    ///`NewSigningKey`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct NewSigningKey {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub created: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub id: ::std::option::Option<AccountId>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub jwk: ::std::option::Option<crate::Secret>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub pem: ::std::option::Option<crate::Secret>,
+    }
+    ///`NewSigningKeyResponse`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct NewSigningKeyResponse {
+        pub errors: Messages,
+        pub messages: Messages,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub result: ::std::option::Option<NewSigningKey>,
+        ///Whether the API call was successful.
+        pub success: bool,
+    }
     ///`Playback`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
@@ -365,6 +526,83 @@ pub mod types {
         fn from(value: ResponseCommon) -> Self {
             Self(value)
         }
+    }
+    ///`SigningKeyInfo`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct SigningKeyInfo {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub created: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub id: ::std::option::Option<AccountId>,
+        ///The unique identifier for the signing key.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub key_id: ::std::option::Option<::std::string::String>,
+    }
+    ///`SigningKeysResponse`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct SigningKeysResponse {
+        pub errors: Messages,
+        pub messages: Messages,
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub result: ::std::vec::Vec<SigningKeyInfo>,
+        ///Whether the API call was successful.
+        pub success: bool,
+    }
+    ///Optional flags for the signed token.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct TokenFlags {
+        ///Whether to return the original video without transformations.
+        #[serde(default)]
+        pub original: bool,
+    }
+    ///`TokenRequest`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct TokenRequest {
+        ///The optional list of access rule constraints on the token. Access can be blocked or allowed based on an IP, IP range, or by country. Access rules are evaluated from first to last. If a rule matches, the associated action is applied and no further rules are evaluated.
+        #[serde(
+            rename = "accessRules",
+            default,
+            skip_serializing_if = "::std::vec::Vec::is_empty"
+        )]
+        pub access_rules: ::std::vec::Vec<AccessRule>,
+        ///The optional boolean value that enables using signed tokens to access MP4 download links for a video.
+        #[serde(default)]
+        pub downloadable: bool,
+        ///The optional unix epoch timestamp that specficies the time after a token is not accepted. The maximum time specification is 24 hours from issuing time. If this field is not set, the default is one hour after issuing.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub exp: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub flags: ::std::option::Option<TokenFlags>,
+        ///The optional ID of a Stream signing key. If present, the `pem` field is also required.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub id: ::std::option::Option<::std::string::String>,
+        ///The optional unix epoch timestamp that specifies the time before a the token is not accepted. If this field is not set, the default is one hour before issuing.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub nbf: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub pem: ::std::option::Option<crate::Secret>,
+    }
+    ///`TokenResponse`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct TokenResponse {
+        pub errors: Messages,
+        pub messages: Messages,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub result: ::std::option::Option<TokenResult>,
+        ///Whether the API call was successful.
+        pub success: bool,
+    }
+    ///`TokenResult`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct TokenResult {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub token: ::std::option::Option<crate::Secret>,
     }
     ///`Video`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -579,6 +817,17 @@ pub mod types {
         pub share_link: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub title: ::std::option::Option<::std::string::String>,
+    }
+    ///`VideoResponse`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct VideoResponse {
+        pub errors: Messages,
+        pub messages: Messages,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub result: ::std::option::Option<crate::ListedVideo>,
+        ///Whether the API call was successful.
+        pub success: bool,
     }
     ///Specifies the processing status for all quality levels for a video.
     #[derive(
@@ -814,9 +1063,9 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
-/**Client for Cloudflare API - Stream MP4 Downloads and video listing (fragment)
+/**Client for Cloudflare API - Stream MP4 Downloads, video listing and signed URLs (fragment)
 
-Self-contained fragment of the Cloudflare v4 API covering Stream MP4/M4A downloads and the listing of an account's videos. Upstream: https://github.com/cloudflare/api-schemas (openapi.json). Operations taken from commit c92b9b0fde23ae00fece2025662f96dc8e2d6283 (2026-07-27).
+Self-contained fragment of the Cloudflare v4 API covering Stream MP4/M4A downloads, the listing of an account's videos, one video's details, signed URL tokens and signing keys. Upstream: https://github.com/cloudflare/api-schemas (openapi.json). Operations taken from commit c92b9b0fde23ae00fece2025662f96dc8e2d6283 (2026-07-27).
 
 Version: 4.0.0*/
 pub struct Client {
@@ -962,6 +1211,198 @@ Arguments:
             .build()?;
         let info = OperationInfo {
             operation_id: "list_videos",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**List signing keys
+
+Lists the video ID and creation date and time when a signing key was created.
+
+Sends a `GET` request to `/accounts/{account_id}/stream/keys`
+
+*/
+    pub async fn list_signing_keys<'a>(
+        &'a self,
+        account_id: &'a types::AccountId,
+    ) -> Result<
+        ResponseValue<types::SigningKeysResponse>,
+        Error<types::FailureResponse>,
+    > {
+        let url = format!(
+            "{}/accounts/{}/stream/keys", self.baseurl, encode_path(& account_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_signing_keys",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Create signing keys
+
+Creates an RSA private key in PEM and JWK formats. Key files are only displayed once after creation. Keys are created, used, and deleted independently of videos, and every key can sign any video.
+
+Sends a `POST` request to `/accounts/{account_id}/stream/keys`
+
+*/
+    pub async fn create_signing_key<'a>(
+        &'a self,
+        account_id: &'a types::AccountId,
+    ) -> Result<
+        ResponseValue<types::NewSigningKeyResponse>,
+        Error<types::FailureResponse>,
+    > {
+        let url = format!(
+            "{}/accounts/{}/stream/keys", self.baseurl, encode_path(& account_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "create_signing_key",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Delete signing keys
+
+Deletes signing keys and revokes all signed URLs generated with the key.
+
+Sends a `DELETE` request to `/accounts/{account_id}/stream/keys/{identifier}`
+
+*/
+    pub async fn delete_signing_key<'a>(
+        &'a self,
+        account_id: &'a types::AccountId,
+        identifier: &'a types::AccountId,
+    ) -> Result<ResponseValue<types::DeletedResponse>, Error<types::FailureResponse>> {
+        let url = format!(
+            "{}/accounts/{}/stream/keys/{}", self.baseurl, encode_path(& account_id
+            .to_string()), encode_path(& identifier.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .delete(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "delete_signing_key",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Retrieve video details
+
+Fetches details for a single video.
+
+Sends a `GET` request to `/accounts/{account_id}/stream/{identifier}`
+
+*/
+    pub async fn get_video<'a>(
+        &'a self,
+        account_id: &'a crate::types::AccountId,
+        identifier: &'a types::VideoId,
+    ) -> Result<ResponseValue<types::VideoResponse>, Error<types::FailureResponse>> {
+        let url = format!(
+            "{}/accounts/{}/stream/{}", self.baseurl, encode_path(& account_id
+            .to_string()), encode_path(& identifier.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "get_video",
         };
         self.pre(&mut request, &info).await?;
         let result = self.exec(request, &info).await;
@@ -1201,6 +1642,55 @@ Sends a `DELETE` request to `/accounts/{account_id}/stream/{identifier}/download
             .build()?;
         let info = OperationInfo {
             operation_id: "delete_download",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Create signed URL tokens for videos
+
+Creates a signed URL token for a video. If a body is not provided in the request, a token is created with default values.
+
+Sends a `POST` request to `/accounts/{account_id}/stream/{identifier}/token`
+
+*/
+    pub async fn create_token<'a>(
+        &'a self,
+        account_id: &'a crate::types::AccountId,
+        identifier: &'a types::VideoId,
+        body: &'a types::TokenRequest,
+    ) -> Result<ResponseValue<types::TokenResponse>, Error<types::FailureResponse>> {
+        let url = format!(
+            "{}/accounts/{}/stream/{}/token", self.baseurl, encode_path(& account_id
+            .to_string()), encode_path(& identifier.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "create_token",
         };
         self.pre(&mut request, &info).await?;
         let result = self.exec(request, &info).await;

@@ -16,6 +16,9 @@
 //! * [`Client::wait_until_ready`] and [`Client::fetch`];
 //! * [`Client::videos`], [`Client::video_count`] and the paging logic
 //!   ([`videos::VideoWalk`]);
+//! * signed URLs ([`signing`]): [`SigningKey`] signs download tokens
+//!   locally, [`Client::token`] makes one (locally or through the API), and
+//!   [`Client::fetch`] uses them for videos that require signed URLs;
 //! * [`Downloads`], which decodes both shapes the API has used for `result`;
 //! * the open response enums [`DownloadStatus`] and [`VideoState`];
 //! * [`tls`]: the crypto provider;
@@ -37,6 +40,8 @@ mod gate;
 mod ids;
 mod open_enum;
 mod retry;
+mod secret;
+pub mod signing;
 pub mod videos;
 mod wait;
 
@@ -62,12 +67,17 @@ pub use credentials::{
 pub use downloads::Downloads;
 pub use error::{Error, RequestSummary};
 pub use fetch::{
-    FetchReport, PartSource, RESUME_OVERLAP, check_destination, part_path, source_path,
+    FetchReport, PartSource, RESUME_OVERLAP, Signing, check_destination, part_path, source_path,
 };
 pub use gate::{Admission, RequestGate};
 pub use generated::types;
 pub use ids::{MAX_ID_LEN, check_id};
 pub use open_enum::{DownloadStatus, VideoState};
 pub use retry::{Decision, RetryPolicy};
+pub use secret::Secret;
+pub use signing::{
+    CreatedSigningKey, ENV_SIGNING_KEY_ID, ENV_SIGNING_KEY_PEM, SigningKey, TokenCounts,
+    TokenOptions,
+};
 pub use videos::{ListedVideo, VideoList, VideoQuery, VideoStream, VideosPage};
 pub use wait::WaitOptions;

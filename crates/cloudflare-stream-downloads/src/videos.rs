@@ -48,7 +48,7 @@ use serde_json::value::RawValue;
 
 use crate::client::{Client, Envelope};
 use crate::error::{Error, RequestSummary};
-use crate::types::{Creator, Message, Video, VideoStateFilter, VideosResponse};
+use crate::types::{Creator, Message, Video, VideoResponse, VideoStateFilter, VideosResponse};
 
 /// Most videos the API returns per request.
 pub const MAX_PAGE_SIZE: u16 = 1000;
@@ -121,6 +121,33 @@ impl std::ops::Deref for ListedVideo {
     type Target = Video;
     fn deref(&self) -> &Video {
         &self.video
+    }
+}
+
+/// Decodes one video object, keeping its JSON as sent (the `result` of
+/// [`Client::video`]; see `openapi/patches/10-named-video-details.json`).
+impl<'de> Deserialize<'de> for ListedVideo {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Self::from_raw(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Writes the JSON as the API sent it.
+impl Serialize for ListedVideo {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(serializer)
+    }
+}
+
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for ListedVideo {
+    fn schema_name() -> String {
+        "ListedVideo".to_owned()
+    }
+
+    fn json_schema(generator: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        Video::json_schema(generator)
     }
 }
 
@@ -629,7 +656,33 @@ impl VideoWalk {
 /// The videos of a walk, as they arrive.
 pub type VideoStream = Pin<Box<dyn Stream<Item = Result<ListedVideo, Error>> + Send>>;
 
+impl Envelope for VideoResponse {
+    type Result = ListedVideo;
+    fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<ListedVideo>) {
+        (self.success, self.errors.0, self.messages.0, self.result)
+    }
+}
+
 impl Client {
+    /// One video's details (`GET /accounts/{account_id}/stream/{id}`): the
+    /// same object the listing returns, with its JSON as sent. Tells, for
+    /// instance, whether the video requires signed URLs
+    /// (`require_signed_urls`).
+    pub async fn video(&self, video_id: &str) -> Result<ListedVideo, Error> {
+        let account = self.account()?;
+        let video = crate::ids::video_id(video_id)?;
+        let request = RequestSummary {
+            method: "GET".into(),
+            path: format!(
+                "{}/accounts/{}/stream/{video_id}",
+                self.shared.base_path, *account
+            ),
+        };
+        let call = self.generated();
+        let result = call.get_video(&account, &video).await;
+        self.finish_with_result(&call, request, result).await
+    }
+
     /// One request of the listing (`GET /accounts/{account_id}/stream`):
     /// the filters of `query` (its bounds, order and page size are
     /// replaced by `page`'s).
