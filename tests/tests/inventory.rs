@@ -4,7 +4,8 @@
 //! `cargo insta review`.
 
 use cloudflare_stream_downloads::types::{
-    DeletedResponse, Download, DownloadType, DownloadsResponse, FailureResponse, Message, Video,
+    DeletedResponse, Download, DownloadType, DownloadsResponse, FailureResponse, Message,
+    NewSigningKeyResponse, SigningKeysResponse, TokenResponse, Video, VideoResponse,
     VideoStateFilter, VideosResponse,
 };
 use cloudflare_stream_downloads::{DownloadStatus, Downloads, VideoList, VideoState};
@@ -37,6 +38,10 @@ fn json_schemas_of_response_types() {
     generator.subschema_for::<VideoList>();
     generator.subschema_for::<Video>();
     generator.subschema_for::<VideoState>();
+    generator.subschema_for::<VideoResponse>();
+    generator.subschema_for::<TokenResponse>();
+    generator.subschema_for::<NewSigningKeyResponse>();
+    generator.subschema_for::<SigningKeysResponse>();
     let definitions = generator.take_definitions();
     insta::assert_json_snapshot!(definitions);
 }

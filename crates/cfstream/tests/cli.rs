@@ -316,6 +316,7 @@ async fn exit_4_when_the_download_ends_in_error() {
         failing,
         VideoOptions {
             fails_at: Some(40.0),
+            ..VideoOptions::default()
         },
     );
     let dir = tempfile::tempdir().unwrap();

@@ -470,6 +470,7 @@ async fn faults_fail_only_their_videos() {
         failing_video,
         VideoOptions {
             fails_at: Some(40.0),
+            ..VideoOptions::default()
         },
     );
     fake.inject(Route::File, Fault::CutMidBody, Some(3));

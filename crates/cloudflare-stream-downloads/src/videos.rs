@@ -147,7 +147,11 @@ impl schemars::JsonSchema for ListedVideo {
     }
 
     fn json_schema(generator: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
-        Video::json_schema(generator)
+        generator.subschema_for::<Video>()
+    }
+
+    fn is_referenceable() -> bool {
+        false
     }
 }
 

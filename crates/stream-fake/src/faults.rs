@@ -26,6 +26,16 @@ pub enum Route {
     DeleteType,
     /// `GET /{video}/downloads/{type}.{ext}` on the download host.
     File,
+    /// `GET /accounts/{account}/stream/{video}` (one video's details).
+    Video,
+    /// `POST …/stream/{video}/token`
+    Token,
+    /// `POST /accounts/{account}/stream/keys`
+    CreateKey,
+    /// `GET /accounts/{account}/stream/keys`
+    ListKeys,
+    /// `DELETE /accounts/{account}/stream/keys/{id}`
+    DeleteKey,
     /// Every route.
     Any,
 }
@@ -48,10 +58,15 @@ impl FromStr for Route {
             "create-type" => Route::CreateType,
             "delete-type" => Route::DeleteType,
             "file" => Route::File,
+            "video" => Route::Video,
+            "token" => Route::Token,
+            "create-key" => Route::CreateKey,
+            "list-keys" => Route::ListKeys,
+            "delete-key" => Route::DeleteKey,
             "any" => Route::Any,
             other => {
                 return Err(format!(
-                    "unknown route {other:?} (videos, list, create, delete, create-type, delete-type, file, any)"
+                    "unknown route {other:?} (videos, list, create, delete, create-type, delete-type, file, video, token, create-key, list-keys, delete-key, any)"
                 ));
             }
         })

@@ -37,6 +37,7 @@ pub mod config;
 pub mod content;
 pub mod faults;
 mod server;
+mod signed;
 pub mod state;
 
 use std::net::SocketAddr;

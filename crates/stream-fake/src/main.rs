@@ -104,6 +104,7 @@ async fn main() -> std::io::Result<()> {
             id,
             VideoOptions {
                 fails_at: Some(40.0),
+                ..VideoOptions::default()
             },
         );
     }

@@ -38,11 +38,29 @@ pub const RATE_LIMITED: (i64, &str) = (1015, "You are being rate limited");
 pub const NOT_READY: (i64, &str) = (10011, "Video is not ready to stream");
 /// Code of the fake's failure for a listing query it cannot parse.
 pub const BAD_QUERY: (i64, &str) = (10012, "Invalid query parameter");
+/// Code of the fake's failure for a request body it cannot take.
+pub const BAD_BODY: (i64, &str) = (10013, "Invalid request body");
 
 pub(crate) fn api_router(world: Shared) -> Router {
     let base = "/client/v4/accounts/{account}/stream/{video}/downloads";
     Router::new()
         .route("/client/v4/accounts/{account}/stream", get(list_videos))
+        .route(
+            "/client/v4/accounts/{account}/stream/keys",
+            get(list_keys).post(create_key),
+        )
+        .route(
+            "/client/v4/accounts/{account}/stream/keys/{key}",
+            axum::routing::delete(delete_key),
+        )
+        .route(
+            "/client/v4/accounts/{account}/stream/{video}",
+            get(video_details),
+        )
+        .route(
+            "/client/v4/accounts/{account}/stream/{video}/token",
+            post(create_token),
+        )
         .route(base, get(list).post(create_all).delete(delete_all))
         .route(
             &format!("{base}/{{kind}}"),
@@ -221,6 +239,98 @@ async fn list_videos(
             body["range"] = json!(range);
         }
         (StatusCode::OK, body)
+    })
+    .await
+}
+
+/// `GET /accounts/{account}/stream/{video}`: the video as the listing
+/// shows it (a video added by id only: its few known fields).
+async fn video_details(
+    State(world): State<Shared>,
+    Path((account, video)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let v = video.clone();
+    api(world, Route::Video, headers, account, Some(video), move |w| {
+        let json = match w.catalog.iter().find(|c| c.uid == v) {
+            Some(listed) => listed.to_json(w.files_port),
+            None => json!({
+                "uid": v,
+                "readyToStream": w.ready_to_stream(&v),
+                "requireSignedURLs": w.requires_signed_urls(&v),
+                "status": { "state": "ready" },
+            }),
+        };
+        (StatusCode::OK, envelope(json))
+    })
+    .await
+}
+
+/// `POST …/stream/{video}/token`: a token signed with the fake's own key;
+/// the body is optional (its fields as Cloudflare documents them).
+async fn create_token(
+    State(world): State<Shared>,
+    Path((account, video)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let v = video.clone();
+    api(world, Route::Token, headers, account, Some(video), move |w| {
+        let request = if body.is_empty() {
+            json!({})
+        } else {
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(value) if value.is_object() => value,
+                _ => return (StatusCode::BAD_REQUEST, failure_body(BAD_BODY)),
+            }
+        };
+        match w.keys.token_for(&v, &request) {
+            Ok(token) => (StatusCode::OK, envelope(json!({ "token": token }))),
+            Err(reason) => {
+                let mut body = failure_body(BAD_BODY);
+                body["errors"][0]["message"] = json!(format!("{}: {reason}", BAD_BODY.1));
+                (StatusCode::BAD_REQUEST, body)
+            }
+        }
+    })
+    .await
+}
+
+async fn create_key(
+    State(world): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    api(world, Route::CreateKey, headers, account, None, |w| {
+        (StatusCode::OK, envelope(w.keys.create()))
+    })
+    .await
+}
+
+async fn list_keys(
+    State(world): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    api(world, Route::ListKeys, headers, account, None, |w| {
+        (StatusCode::OK, envelope(w.keys.list()))
+    })
+    .await
+}
+
+async fn delete_key(
+    State(world): State<Shared>,
+    Path((account, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    api(world, Route::DeleteKey, headers, account, None, move |w| {
+        if !valid_id(&key) {
+            (StatusCode::BAD_REQUEST, failure_body(INVALID_ID))
+        } else if w.keys.delete(&key) {
+            (StatusCode::OK, envelope(json!("ok")))
+        } else {
+            (StatusCode::NOT_FOUND, failure_body(NOT_FOUND))
+        }
     })
     .await
 }
@@ -426,7 +536,7 @@ pub(crate) struct FileQuery {
 
 async fn file(
     State(world): State<Shared>,
-    Path((video, file)): Path<(String, String)>,
+    Path((segment, file)): Path<(String, String)>,
     Query(query): Query<FileQuery>,
     headers: HeaderMap,
 ) -> Response {
@@ -434,8 +544,24 @@ async fn file(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (fault, size, ready, signed, chunk_delay) = {
+    let tokened = crate::signed::is_token(&segment);
+    let (fault, size, ready, signed, chunk_delay, video, refused) = {
         let mut w = world.lock().unwrap();
+        // A token in place of the video id: the video it was made for.
+        let (video, refused) = if tokened {
+            match w.keys.verify(&segment) {
+                Ok(video) => {
+                    w.keys.accepted += 1;
+                    (video, None)
+                }
+                Err(why) => {
+                    w.keys.refused += 1;
+                    ("(refused token)".to_owned(), Some(why))
+                }
+            }
+        } else {
+            (segment, None)
+        };
         let credential_headers = [
             "authorization",
             "x-auth-email",
@@ -448,6 +574,7 @@ async fn file(
         .collect();
         w.file_requests.push(FileRequest {
             path: format!("/{video}/downloads/{file}"),
+            signed: tokened,
             filename: query.filename.clone(),
             range: range.clone(),
             credential_headers,
@@ -458,10 +585,11 @@ async fn file(
             _ => None,
         };
         let ready = kind.is_some_and(|k| w.is_ready(&video, k));
-        let signed = w.requires_signed_urls(&video);
+        // Without a token, a video that requires signed URLs is refused.
+        let signed = !tokened && w.requires_signed_urls(&video);
         // A fault on the body (cut, short, range ignored) is spent only on
-        // a request that gets a body: not on a 401 or a 404.
-        let served = ready && !signed;
+        // a request that gets a body: not on a 401, 403 or 404.
+        let served = ready && !signed && refused.is_none();
         let body_fault = |f: Fault| {
             matches!(
                 f,
@@ -474,6 +602,8 @@ async fn file(
             ready,
             signed,
             w.config.file_chunk_delay,
+            video,
+            refused,
         )
     };
     match fault {
@@ -482,9 +612,12 @@ async fn file(
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
         _ => {}
     }
+    if let Some(why) = refused {
+        return (StatusCode::FORBIDDEN, format!("signed URL refused: {why}\n")).into_response();
+    }
     if signed {
         // `requireSignedURLs`: Cloudflare's download host wants a signed
-        // token; the fake accepts none.
+        // token in place of the video id.
         return (
             StatusCode::UNAUTHORIZED,
             "this video requires signed URLs (a token made with downloadable: true)\n",

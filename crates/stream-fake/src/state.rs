@@ -48,6 +48,8 @@ impl Kind {
 pub struct VideoOptions {
     /// When set, generation stops in status `error` at this percentage.
     pub fails_at: Option<f64>,
+    /// `requireSignedURLs`: the download host wants a token.
+    pub require_signed_urls: bool,
 }
 
 /// Status of a download, as the API reports it.
@@ -77,6 +79,7 @@ struct Video {
 
 impl Video {
     fn listed(video: &CatalogVideo) -> Self {
+        // (an explicit `VideoOptions` is only for videos added by id)
         Self {
             options: VideoOptions::default(),
             downloads: BTreeMap::new(),
@@ -89,8 +92,12 @@ impl Video {
 /// A request the download host received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRequest {
-    /// Path, e.g. `/<video>/downloads/default.mp4`.
+    /// Path, e.g. `/<video>/downloads/default.mp4`: the video a token was
+    /// for in place of the token (`/(refused token)/…` when it was refused),
+    /// so that no token is kept.
     pub path: String,
+    /// It carried a token in place of the video id.
+    pub signed: bool,
     /// `?filename=` if given.
     pub filename: Option<String>,
     /// The `Range` header, if any.
@@ -121,6 +128,8 @@ pub struct World {
     pub(crate) catalog: Vec<CatalogVideo>,
     /// Port of the download host, for the `url` of each download.
     pub(crate) files_port: u16,
+    /// Signing keys, and the download host's token check.
+    pub(crate) keys: crate::signed::Keys,
 }
 
 impl World {
@@ -137,6 +146,7 @@ impl World {
             lockouts: 0,
             catalog: Vec::new(),
             files_port: 0,
+            keys: crate::signed::Keys::new(),
             config,
         };
         let explicit = world.config.videos.clone();
@@ -159,13 +169,14 @@ impl World {
     }
 
     pub(crate) fn add_video(&mut self, id: &str, options: VideoOptions) {
+        let require_signed_urls = options.require_signed_urls;
         self.videos.insert(
             id.to_owned(),
             Video {
                 options,
                 downloads: BTreeMap::new(),
                 ready_to_stream: true,
-                require_signed_urls: false,
+                require_signed_urls,
             },
         );
     }

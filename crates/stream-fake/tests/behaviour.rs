@@ -347,6 +347,7 @@ async fn a_configured_video_ends_in_error() {
         failing,
         VideoOptions {
             fails_at: Some(50.0),
+            ..VideoOptions::default()
         },
     );
     h.call("POST", failing, None).await;
