@@ -170,6 +170,33 @@ async fn every_operation_gets_a_2xx_from_prism() {
     assert!(page.total.is_some(), "{page:?}");
     client.video_count(&VideoQuery::all()).await.expect("count");
 
+    // Signed URLs: one video's details, a token (Prism checks the body
+    // against the schema), the signing keys (no body: patch 07; Prism
+    // answers 415 to a body on an operation without one).
+    let details = client.video(video).await.expect("video details");
+    assert!(details.uid().is_some(), "{details:?}");
+    let request = cloudflare_stream_downloads::types::TokenRequest {
+        downloadable: true,
+        exp: Some(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+                + 3600,
+        ),
+        ..Default::default()
+    };
+    let token = client.create_token(video, &request).await.expect("token");
+    assert!(!token.expose().is_empty());
+    let key = client.create_signing_key().await.expect("create key");
+    assert!(!key.pem.expose().is_empty() && !key.id.is_empty(), "{key:?}");
+    let keys = client.signing_keys().await.expect("list keys");
+    assert!(!keys.is_empty(), "{keys:?}");
+    client
+        .delete_signing_key(&key.id)
+        .await
+        .expect("delete key");
+
     // Prism enforces the spec's security; after patch 02 any one scheme is
     // enough, as with the real API.
     let other_scheme = Client::builder()
