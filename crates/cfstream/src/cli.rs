@@ -16,6 +16,9 @@ Environment (flags win over it):
   CLOUDFLARE_API_USER_SERVICE_KEY  user service key
   CLOUDFLARE_ACCOUNT_ID            the account to act on
   CLOUDFLARE_BASE_URL              API base URL (default https://api.cloudflare.com/client/v4)
+  CLOUDFLARE_STREAM_SIGNING_KEY_ID + CLOUDFLARE_STREAM_SIGNING_KEY_PEM
+                                   a signing key (id, and base64 pem as Cloudflare
+                                   gives it), instead of --signing-key FILE
 
 Exit status: 0 ok, 1 the API answered with an error, 2 usage or invalid input,
 3 network/timeout/unexpected answer, 4 the download ended in status `error`.";
@@ -88,6 +91,12 @@ pub struct Global {
     /// Timeout of one API request (default 60s), e.g. 30s.
     #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub request_timeout: Option<Duration>,
+    /// A Stream signing key: a JSON file with at least `id` and `pem` (as
+    /// `cfstream keys create --save` writes it, or as the API returns it).
+    /// Videos that require signed URLs then get tokens signed locally,
+    /// with no API request.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
     /// Ids of the credential options given as flags (set after parsing).
     #[arg(skip)]
     pub credentials_from_flags: Vec<&'static str>,
@@ -106,6 +115,10 @@ pub enum Command {
     /// inside the API's rate limit, one run per directory.
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
+    /// Create, list and delete the account's Stream signing keys (for
+    /// videos that require signed URLs).
+    #[command(subcommand, after_help = ENVIRONMENT)]
+    Keys(KeysCommand),
     /// Show create -> wait -> fetch against a built-in fake API (no account, no network).
     #[command(
         after_help = "The demo starts stream-fake on 127.0.0.1 inside this process and uses its \
@@ -124,6 +137,26 @@ own credentials: CLOUDFLARE_* variables and credential flags are not used (only 
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+/// The `keys` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create a signing key. Its private key is shown this once: without
+    /// --save it is printed on stdout.
+    Create {
+        /// Write {"id","pem","jwk","created"} to FILE (mode 0600; an
+        /// existing FILE is refused before the key is created).
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+    },
+    /// List the signing keys: id and creation time (never a private key).
+    List,
+    /// Delete a signing key: every token signed with it stops working.
+    Delete {
+        /// The key's id.
+        key_id: String,
     },
 }
 

@@ -216,6 +216,13 @@ fn write_report(
         },
         summary.elapsed_seconds,
     )?;
+    if summary.tokens_signed_locally + summary.tokens_requested > 0 {
+        writeln!(
+            w,
+            "signed URLs: {} token(s) signed locally, {} requested from the API",
+            summary.tokens_signed_locally, summary.tokens_requested
+        )?;
+    }
     for f in &summary.failed {
         writeln!(w, "  failed {} {}: {}", f.video_id, f.kind, f.reason)?;
     }
@@ -273,6 +280,21 @@ impl Bars {
     }
 
     fn on(&self, event: Progress, json: bool) {
+        if let Progress::SignedVideos {
+            videos,
+            signing_key,
+        } = &event
+        {
+            // Said once, at the start, whatever the output.
+            let text = signed_notice(*videos, *signing_key);
+            match &self.inner {
+                Some(b) => {
+                    let _ = b.multi.println(text);
+                }
+                None => eprintln!("{text}"),
+            }
+            return;
+        }
         let Some(b) = &self.inner else {
             // No terminal: failures as they happen, the rest in the summary.
             if let (Progress::Failed(f), false) = (&event, json) {
@@ -347,6 +369,7 @@ impl Bars {
                     .multi
                     .println(format!("failed {} {}: {}", f.video_id, f.kind, f.reason));
             }
+            Progress::SignedVideos { .. } => {}
             Progress::Paused { wait } => {
                 b.overall.set_prefix(format!(
                     "rate limited (429): every worker pauses {} s",
@@ -361,5 +384,22 @@ impl Bars {
             b.overall.finish_and_clear();
             let _ = b.multi.clear();
         }
+    }
+}
+
+/// What the run says at its start about the videos that require signed
+/// URLs: their cost, and how to avoid it.
+fn signed_notice(videos: u64, signing_key: bool) -> String {
+    if signing_key {
+        format!(
+            "{videos} videos of the selection require signed URLs: their tokens are signed \
+             locally with the signing key (no API request)"
+        )
+    } else {
+        format!(
+            "{videos} videos of the selection require signed URLs: without a signing key, each \
+             of their files costs one more API request (POST /token). To avoid that: \
+             `cfstream keys create --save key.json`, then `--signing-key key.json`"
+        )
     }
 }

@@ -8,6 +8,7 @@
 mod cli;
 mod demo;
 mod export;
+mod keys;
 mod output;
 mod videos;
 
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
 use cloudflare_stream_downloads::types::DownloadType;
-use cloudflare_stream_downloads::{Client, Credentials, Error, WaitOptions};
+use cloudflare_stream_downloads::{Client, Credentials, Error, Signing, WaitOptions};
 
 use crate::cli::{Args, Command, DownloadsCommand, Global, KindArg};
 use crate::output::Output;
@@ -38,7 +39,9 @@ pub enum Exit {
 /// Which exit status an error gets.
 pub fn exit_for(error: &Error) -> Exit {
     match error {
-        Error::Api { .. } | Error::RateLimited { .. } => Exit::Api,
+        Error::Api { .. } | Error::RateLimited { .. } | Error::SignedUrlRefused { .. } => {
+            Exit::Api
+        }
         Error::InvalidInput { .. }
         | Error::Config(_)
         | Error::FileBusy { .. }
@@ -126,6 +129,10 @@ async fn run_command(args: Args, out: &Output) -> Result<(), Error> {
             let client = client(&args.global)?;
             downloads(&client, command, out).await
         }
+        Command::Keys(command) => {
+            let client = client(&args.global)?;
+            keys::run(&client, command, out).await
+        }
         Command::Videos(cli::VideosCommand::List(filters)) => {
             let query = videos::query(&filters)?;
             let client = client(&args.global)?;
@@ -207,6 +214,9 @@ pub fn client_builder(
     }
     if let Some(timeout) = global.request_timeout {
         builder = builder.request_timeout(timeout);
+    }
+    if let Some(key) = keys::signing_key(global)? {
+        builder = builder.signing_key(key);
     }
     Ok(builder)
 }
@@ -347,8 +357,14 @@ pub async fn fetch(
     .await?;
     out.step(&format!("downloading to {}", path.display()));
     let bar = out.bytes_bar();
+    let url = ready.url.as_deref().ok_or_else(|| Error::InvalidInput {
+        what: "download",
+        reason: "it has no url".into(),
+    })?;
+    // Signing::Auto: a video that requires signed URLs is learned from the
+    // download host's 401 (a request to the host, not to the API).
     let report = client
-        .fetch(&ready, path, |done, total| {
+        .fetch_video_url(video_id, url, Signing::Auto, path, |done, total| {
             if let Some(total) = total {
                 bar.set_length(total);
             }

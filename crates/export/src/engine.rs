@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use cloudflare_stream_downloads::types::DownloadType;
 use cloudflare_stream_downloads::videos::{PageRequest, VideoWalk};
 use cloudflare_stream_downloads::{
-    Client, ClientBuilder, DownloadStatus, Downloads, Error, RequestGate, VideoQuery, check_id,
-    media,
+    Client, ClientBuilder, DownloadStatus, Downloads, Error, RequestGate, Signing, VideoQuery,
+    check_id, media,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -157,6 +157,14 @@ pub struct Summary {
     pub videos: u64,
     /// 429 answers received.
     pub rate_limited: u64,
+    /// Tokens for signed URLs signed with the signing key (no API request).
+    pub tokens_signed_locally: u64,
+    /// Tokens for signed URLs asked of the API (`POST …/token`: one API
+    /// request each, counted in `api_requests`).
+    pub tokens_requested: u64,
+    /// Videos of the selection known, from the listing, to require signed
+    /// URLs (videos given by id are learned one by one, and not counted).
+    pub signed_videos: u64,
     /// The run stopped early (Ctrl-C): files not reached are in none of
     /// the counts.
     pub interrupted: bool,
@@ -231,6 +239,14 @@ pub enum Progress {
     },
     /// A file failed.
     Failed(Failure),
+    /// Videos of the selection that require signed URLs (from the
+    /// listing), and whether the run signs their tokens locally.
+    SignedVideos {
+        /// How many.
+        videos: u64,
+        /// A signing key is configured (no API request per token).
+        signing_key: bool,
+    },
     /// Every worker pauses after a 429.
     Paused {
         /// For how long.
@@ -302,9 +318,10 @@ fn classify(error: &Error, step: Step) -> Class {
             (_, 408 | 409 | 500..=599) => Class::Transient { transport: false },
             _ => Class::Failed(error.to_string()),
         },
-        Error::DownloadFailed { .. } | Error::WaitTimeout { .. } | Error::InvalidInput { .. } => {
-            Class::Failed(error.to_string())
-        }
+        Error::DownloadFailed { .. }
+        | Error::WaitTimeout { .. }
+        | Error::InvalidInput { .. }
+        | Error::SignedUrlRefused { .. } => Class::Failed(error.to_string()),
         Error::NoSpace { .. } | Error::Io { .. } | Error::FileBusy { .. } | Error::Config(_) => {
             Class::Fatal
         }
@@ -330,6 +347,8 @@ struct Run {
     bytes: AtomicU64,
     failed: Mutex<Vec<Failure>>,
     interrupted: AtomicBool,
+    /// Videos of the selection that require signed URLs (from the listing).
+    signed_videos: AtomicU64,
 }
 
 /// A worker's result: `Err` stops the run.
@@ -426,10 +445,19 @@ impl Exporter {
             bytes: AtomicU64::new(0),
             failed: Mutex::new(Vec::new()),
             interrupted: AtomicBool::new(false),
+            signed_videos: AtomicU64::new(0),
         });
+        let tokens_before = run.client.token_counts();
         let videos = run.select(run_id).await?;
         let files = videos * self.options.types.len() as u64;
         (run.observer)(Progress::Selected { videos, files });
+        let signed_videos = run.signed_videos.load(Ordering::Relaxed);
+        if signed_videos > 0 {
+            (run.observer)(Progress::SignedVideos {
+                videos: signed_videos,
+                signing_key: run.client.signing_key().is_some(),
+            });
+        }
         let result = run.clone().process(run_id).await;
         let mut failed = std::mem::take(&mut *run.failed.lock().unwrap_or_else(|p| p.into_inner()));
         failed.sort_by(|a, b| (&a.video_id, a.kind).cmp(&(&b.video_id, b.kind)));
@@ -443,6 +471,10 @@ impl Exporter {
             elapsed_seconds: started.elapsed().as_secs_f64(),
             videos,
             rate_limited: self.limiter.rate_limited() - limited_before,
+            tokens_signed_locally: run.client.token_counts().signed_locally
+                - tokens_before.signed_locally,
+            tokens_requested: run.client.token_counts().requested - tokens_before.requested,
+            signed_videos,
             interrupted: run.interrupted.load(Ordering::Relaxed) || *run.stop.borrow(),
             plan: None,
         };
@@ -643,6 +675,16 @@ async fn list_page(
     client.list_videos(query, request).await
 }
 
+/// `requireSignedURLs` of a video's JSON (false when absent or unreadable).
+fn requires_signed_urls(json: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Flag {
+        #[serde(rename = "requireSignedURLs")]
+        signed: Option<bool>,
+    }
+    serde_json::from_str::<Flag>(json).is_ok_and(|f| f.signed == Some(true))
+}
+
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500u64 << attempt.min(6))
 }
@@ -683,7 +725,15 @@ impl Run {
     async fn select(&self, run_id: i64) -> Result<u64, ExportError> {
         let types = self.options.types.clone();
         let store = &self.store;
-        let mut page = |batch: Batch| store.select(run_id, &batch, &types);
+        let signed = &self.signed_videos;
+        let mut page = |batch: Batch| {
+            let n = batch
+                .iter()
+                .filter(|(_, json)| json.as_deref().is_some_and(requires_signed_urls))
+                .count();
+            signed.fetch_add(n as u64, Ordering::Relaxed);
+            store.select(run_id, &batch, &types)
+        };
         walk_selection(
             &self.client,
             &self.options,
@@ -841,13 +891,55 @@ impl Run {
             pending.push((*kind, state));
         }
         if !pending.is_empty() {
-            self.advance(uid, pending).await?;
+            let Some(signing) = self.signing_of(row, &pending).await? else {
+                return self.write_metadata(uid);
+            };
+            self.advance(uid, pending, signing).await?;
         }
         self.write_metadata(uid)
     }
 
     /// Takes each pending file of a video as far as it goes.
-    async fn advance(&self, uid: &str, mut files: Vec<(DownloadType, FileState)>) -> Outcome {
+    /// Whether the video's download URLs need a token: from its listed
+    /// JSON, or, for a video given by id, from its details (one API
+    /// request, also recorded for `<uid>.json`). `None` when the video is
+    /// gone: its pending files have failed.
+    async fn signing_of(
+        &self,
+        row: &VideoRow,
+        pending: &[(DownloadType, FileState)],
+    ) -> Result<Option<Signing>, ExportError> {
+        let uid = row.uid.as_str();
+        let listed = match &row.listed {
+            Some(json) => Some(json.clone()),
+            None => match self.api_call(|| self.client.video(uid)).await? {
+                Ok(video) => {
+                    let json = video.raw_json().to_owned();
+                    self.store.set_listed(uid, &json)?;
+                    Some(json)
+                }
+                Err(reason) if reason == NOT_FOUND => {
+                    for (kind, _) in pending {
+                        self.fail(uid, *kind, reason.clone())?;
+                    }
+                    return Ok(None);
+                }
+                // Details unavailable: the download host's 401 will tell.
+                Err(_) => None,
+            },
+        };
+        Ok(Some(match listed.as_deref().map(requires_signed_urls) {
+            Some(true) => Signing::Required,
+            _ => Signing::Auto,
+        }))
+    }
+
+    async fn advance(
+        &self,
+        uid: &str,
+        mut files: Vec<(DownloadType, FileState)>,
+        signing: Signing,
+    ) -> Outcome {
         // Create. A reason that is the video's, not the download's (not
         // ready to stream, gone), fails its other types without a request.
         let mut video_failed: Option<String> = None;
@@ -933,7 +1025,7 @@ impl Run {
         // Fetch and verify.
         for (kind, state) in files.iter_mut() {
             if let FileState::Ready { url } = state.clone() {
-                *state = self.fetch(uid, *kind, &url).await?;
+                *state = self.fetch(uid, *kind, &url, signing).await?;
             }
             if let FileState::Fetched { size, .. } = state.clone() {
                 *state = self.verify(uid, *kind, size).await?;
@@ -1058,6 +1150,7 @@ impl Run {
         uid: &str,
         kind: DownloadType,
         url: &str,
+        signing: Signing,
     ) -> Result<FileState, ExportError> {
         let path = self.path(uid, kind);
         let _permit = self.transfers.acquire().await;
@@ -1071,7 +1164,7 @@ impl Run {
             let id = uid.to_owned();
             let result = self
                 .client
-                .fetch_url(url, &path, move |bytes, total| {
+                .fetch_video_url(uid, url, signing, &path, move |bytes, total| {
                     observer(Progress::Transfer {
                         video_id: id.clone(),
                         kind,
@@ -1188,9 +1281,10 @@ impl Run {
     }
 }
 
-/// `<uid>.json`: the video as listed (`null` when selected by id: the API
-/// has no "get one video" operation in this client), and per type the
-/// download's URL, file, size and SHA-256.
+/// `<uid>.json`: the video as listed (for a video given by id, its details
+/// from `GET …/stream/{id}`; `null` only when they could not be had), and
+/// per type the download's URL (unsigned: never a token), file, size and
+/// SHA-256.
 pub fn metadata_json(row: &VideoRow) -> String {
     let video = row
         .listed

@@ -400,6 +400,17 @@ impl Store {
         Ok(next)
     }
 
+    /// Records a video's JSON (its details, for a video selected by id).
+    pub fn set_listed(&self, uid: &str, json: &str) -> Result<(), ExportError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE videos SET listed = ?1 WHERE uid = ?2",
+                params![json, uid],
+            )
+            .map(drop)
+        })
+    }
+
     /// Adds `n` to the API requests made for `uid`.
     pub fn add_requests(&self, uid: &str, n: u64) -> Result<(), ExportError> {
         if n == 0 {
