@@ -189,7 +189,10 @@ async fn every_operation_gets_a_2xx_from_prism() {
     let token = client.create_token(video, &request).await.expect("token");
     assert!(!token.expose().is_empty());
     let key = client.create_signing_key().await.expect("create key");
-    assert!(!key.pem.expose().is_empty() && !key.id.is_empty(), "{key:?}");
+    assert!(
+        !key.pem.expose().is_empty() && !key.id.is_empty(),
+        "{key:?}"
+    );
     let keys = client.signing_keys().await.expect("list keys");
     assert!(!keys.is_empty(), "{keys:?}");
     client

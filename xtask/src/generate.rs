@@ -65,7 +65,11 @@ pub const REPLACEMENTS: &[(&str, &str, &str)] = &[
     // video's JSON as sent beside the typed `Video`.
     ("stream_video_list", "StreamVideoList", "crate::VideoList"),
     // `result` of one video's details: the same, for one video.
-    ("stream_video_details", "StreamVideoDetails", "crate::ListedVideo"),
+    (
+        "stream_video_details",
+        "StreamVideoDetails",
+        "crate::ListedVideo",
+    ),
     // The listing names the account id `stream_account_identifier`, the
     // downloads operations `stream_identifier-2`: the same string (at most
     // 32 characters) under two names. One Rust type for one concept.

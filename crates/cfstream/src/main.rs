@@ -39,9 +39,7 @@ pub enum Exit {
 /// Which exit status an error gets.
 pub fn exit_for(error: &Error) -> Exit {
     match error {
-        Error::Api { .. } | Error::RateLimited { .. } | Error::SignedUrlRefused { .. } => {
-            Exit::Api
-        }
+        Error::Api { .. } | Error::RateLimited { .. } | Error::SignedUrlRefused { .. } => Exit::Api,
         Error::InvalidInput { .. }
         | Error::Config(_)
         | Error::FileBusy { .. }

@@ -236,8 +236,14 @@ impl Client {
         } else {
             Signing::Never
         };
-        self.fetch_video_url(video_id.as_deref().unwrap_or(""), url, signing, path, progress)
-            .await
+        self.fetch_video_url(
+            video_id.as_deref().unwrap_or(""),
+            url,
+            signing,
+            path,
+            progress,
+        )
+        .await
     }
 
     /// [`fetch`](Self::fetch) of `video_id`'s download at `url` (the
@@ -289,13 +295,19 @@ impl Client {
                 url.clone()
             };
             let attempt = self
-                .fetch_attempt(&get_url, &request, &mut part, retries_done + 1, &mut progress)
+                .fetch_attempt(
+                    &get_url,
+                    &request,
+                    &mut part,
+                    retries_done + 1,
+                    &mut progress,
+                )
                 .await;
             drop(get_url);
             if let Err(AttemptError { error, .. }) = &attempt
-                && let Some(status) = error.status().filter(|s| {
-                    matches!(*s, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-                })
+                && let Some(status) = error
+                    .status()
+                    .filter(|s| matches!(*s, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN))
                 && signing != Signing::Never
             {
                 if !signed {

@@ -186,7 +186,10 @@ impl SigningKey {
     pub fn from_json(text: &str) -> Result<Self, Error> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| invalid_key(format!("not JSON ({e}); expected {{\"id\", \"pem\"}}")))?;
-        let key = value.get("result").filter(|r| r.is_object()).unwrap_or(&value);
+        let key = value
+            .get("result")
+            .filter(|r| r.is_object())
+            .unwrap_or(&value);
         let field = |name: &str| {
             key.get(name)
                 .and_then(serde_json::Value::as_str)
@@ -227,7 +230,12 @@ impl SigningKey {
     }
 
     /// [`sign`](Self::sign) as if the time were `now` (Unix seconds).
-    pub fn sign_at(&self, video_id: &str, options: &TokenOptions, now: i64) -> Result<Secret, Error> {
+    pub fn sign_at(
+        &self,
+        video_id: &str,
+        options: &TokenOptions,
+        now: i64,
+    ) -> Result<Secret, Error> {
         ids::check_id("video id", video_id)?;
         if options.lifetime > MAX_TOKEN_LIFETIME || options.lifetime.is_zero() {
             return Err(Error::InvalidInput {
@@ -283,7 +291,12 @@ pub(crate) fn signed_url(url: &reqwest::Url, token: &Secret) -> Result<reqwest::
         .path_segments()
         .map(|s| s.skip(1).map(str::to_owned).collect())
         .unwrap_or_default();
-    if url.path_segments().and_then(|mut s| s.next()).is_none_or(str::is_empty) || rest.is_empty() {
+    if url
+        .path_segments()
+        .and_then(|mut s| s.next())
+        .is_none_or(str::is_empty)
+        || rest.is_empty()
+    {
         return Err(Error::InvalidInput {
             what: "download url",
             reason: format!(
@@ -349,22 +362,48 @@ impl CreatedSigningKey {
 
 impl Envelope for TokenResponse {
     type Result = TokenResult;
-    fn parts(self) -> (bool, Vec<crate::types::Message>, Vec<crate::types::Message>, Option<TokenResult>) {
+    fn parts(
+        self,
+    ) -> (
+        bool,
+        Vec<crate::types::Message>,
+        Vec<crate::types::Message>,
+        Option<TokenResult>,
+    ) {
         (self.success, self.errors.0, self.messages.0, self.result)
     }
 }
 
 impl Envelope for NewSigningKeyResponse {
     type Result = NewSigningKey;
-    fn parts(self) -> (bool, Vec<crate::types::Message>, Vec<crate::types::Message>, Option<NewSigningKey>) {
+    fn parts(
+        self,
+    ) -> (
+        bool,
+        Vec<crate::types::Message>,
+        Vec<crate::types::Message>,
+        Option<NewSigningKey>,
+    ) {
         (self.success, self.errors.0, self.messages.0, self.result)
     }
 }
 
 impl Envelope for SigningKeysResponse {
     type Result = Vec<SigningKeyInfo>;
-    fn parts(self) -> (bool, Vec<crate::types::Message>, Vec<crate::types::Message>, Option<Vec<SigningKeyInfo>>) {
-        (self.success, self.errors.0, self.messages.0, Some(self.result))
+    fn parts(
+        self,
+    ) -> (
+        bool,
+        Vec<crate::types::Message>,
+        Vec<crate::types::Message>,
+        Option<Vec<SigningKeyInfo>>,
+    ) {
+        (
+            self.success,
+            self.errors.0,
+            self.messages.0,
+            Some(self.result),
+        )
     }
 }
 
@@ -384,10 +423,16 @@ impl Client {
     /// (`POST …/stream/{id}/token`): one rate-limited API request. For a
     /// download, `request.downloadable` must be `true`. Prefer a
     /// [`SigningKey`] when many tokens are needed.
-    pub async fn create_token(&self, video_id: &str, request: &TokenRequest) -> Result<Secret, Error> {
+    pub async fn create_token(
+        &self,
+        video_id: &str,
+        request: &TokenRequest,
+    ) -> Result<Secret, Error> {
         let (account, video) = (self.account()?, ids::video_id(video_id)?);
         if request.exp.is_some_and(|exp| {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
             exp > now + MAX_TOKEN_LIFETIME.as_secs() as i64
         }) {
             return Err(Error::InvalidInput {
@@ -398,15 +443,17 @@ impl Client {
         let summary = self.account_path("POST", &format!("{video_id}/token"));
         let call = self.generated();
         let result = call.create_token(&account, &video, request).await;
-        let result = self.finish_with_result(&call, summary.clone(), result).await;
-        let token = crate::client::withhold_secret_body(result)?.token.ok_or_else(|| {
-            Error::UnexpectedResponse {
+        let result = self
+            .finish_with_result(&call, summary.clone(), result)
+            .await;
+        let token = crate::client::withhold_secret_body(result)?
+            .token
+            .ok_or_else(|| Error::UnexpectedResponse {
                 request: summary,
                 status: reqwest::StatusCode::OK,
                 content_type: Some("application/json".into()),
                 body_snippet: "a token answer without `token`".into(),
-            }
-        })?;
+            })?;
         self.shared.tokens.requested.fetch_add(1, Ordering::Relaxed);
         Ok(token)
     }
@@ -455,7 +502,8 @@ impl Client {
         let call = self.generated();
         let result = call.create_signing_key(&account).await;
         let key = crate::client::withhold_secret_body(
-            self.finish_with_result(&call, summary.clone(), result).await,
+            self.finish_with_result(&call, summary.clone(), result)
+                .await,
         )?;
         let missing = |what: &str| Error::UnexpectedResponse {
             request: summary.clone(),
@@ -465,7 +513,11 @@ impl Client {
         };
         let raw = serde_json::to_string(&key).map_err(|_| missing("a JSON form"))?;
         Ok(CreatedSigningKey {
-            id: key.id.as_ref().map(|id| id.as_str().to_owned()).ok_or_else(|| missing("id"))?,
+            id: key
+                .id
+                .as_ref()
+                .map(|id| id.as_str().to_owned())
+                .ok_or_else(|| missing("id"))?,
             created: key.created,
             pem: key.pem.ok_or_else(|| missing("pem"))?,
             jwk: key.jwk,

@@ -62,9 +62,7 @@ fn verify_with_jwk(token: &str) -> bool {
 
 #[test]
 fn a_token_equals_the_one_openssl_signed() {
-    let token = key()
-        .sign_at(VIDEO, &TokenOptions::default(), NOW)
-        .unwrap();
+    let token = key().sign_at(VIDEO, &TokenOptions::default(), NOW).unwrap();
     assert_eq!(token.expose(), data("known-answer.jwt").trim());
 }
 
@@ -162,8 +160,7 @@ fn bad_pems_get_clear_errors_that_do_not_repeat_them() {
     let ec = STANDARD.encode(data("ec-key.pem"));
     let e = refusal(id, &ec);
     assert!(e.contains("EcPrivateKey") && e.contains("PKCS#1"), "{e}");
-    let garbage =
-        "-----BEGIN RSA PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n-----END RSA PRIVATE KEY-----\n";
+    let garbage = "-----BEGIN RSA PRIVATE KEY-----\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n-----END RSA PRIVATE KEY-----\n";
     let e = refusal(id, &STANDARD.encode(garbage));
     assert!(e.contains("not a usable RSA private key"), "{e}");
     let e = refusal(id, &STANDARD.encode("no pem here"));
@@ -173,7 +170,10 @@ fn bad_pems_get_clear_errors_that_do_not_repeat_them() {
     // The errors never carry the key material.
     let pem = key_doc()["pem"].as_str().unwrap().to_owned();
     for e in [refusal(id, &pkcs8), refusal("not/an/id", &pem)] {
-        assert!(!e.contains(&pem[40..80]) && !e.contains(&pkcs8[40..80]), "{e}");
+        assert!(
+            !e.contains(&pem[40..80]) && !e.contains(&pkcs8[40..80]),
+            "{e}"
+        );
     }
 }
 
@@ -183,7 +183,8 @@ fn the_key_loads_from_every_form_and_never_prints_its_pem() {
     let pem = doc["pem"].as_str().unwrap();
     let id = doc["id"].as_str().unwrap();
     let expected = key().sign_at(VIDEO, &TokenOptions::default(), NOW).unwrap();
-    let envelope = serde_json::json!({"success": true, "errors": [], "messages": [], "result": doc});
+    let envelope =
+        serde_json::json!({"success": true, "errors": [], "messages": [], "result": doc});
     let decoded = String::from_utf8(STANDARD.decode(pem).unwrap()).unwrap();
     let lookup = |name: &str| match name {
         ENV_SIGNING_KEY_ID => Some(id.to_owned()),
@@ -198,15 +199,23 @@ fn the_key_loads_from_every_form_and_never_prints_its_pem() {
         SigningKey::from_lookup(lookup).unwrap().unwrap(),
     ];
     for key in keys {
-        assert_eq!(key.sign_at(VIDEO, &TokenOptions::default(), NOW).unwrap(), expected);
+        assert_eq!(
+            key.sign_at(VIDEO, &TokenOptions::default(), NOW).unwrap(),
+            expected
+        );
         let debug = format!("{key:?}");
-        assert!(debug.contains(id) && !debug.contains(&pem[40..80]), "{debug}");
+        assert!(
+            debug.contains(id) && !debug.contains(&pem[40..80]),
+            "{debug}"
+        );
     }
     assert!(SigningKey::from_lookup(|_| None).unwrap().is_none());
     let half = |name: &str| (name == ENV_SIGNING_KEY_ID).then(|| id.to_owned());
     let e = SigningKey::from_lookup(half).unwrap_err().to_string();
     assert!(e.contains(ENV_SIGNING_KEY_PEM), "{e}");
-    let e = SigningKey::from_json(r#"{"id": "abc"}"#).unwrap_err().to_string();
+    let e = SigningKey::from_json(r#"{"id": "abc"}"#)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("`pem`"), "{e}");
 }
 

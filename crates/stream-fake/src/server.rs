@@ -251,18 +251,25 @@ async fn video_details(
     headers: HeaderMap,
 ) -> Response {
     let v = video.clone();
-    api(world, Route::Video, headers, account, Some(video), move |w| {
-        let json = match w.catalog.iter().find(|c| c.uid == v) {
-            Some(listed) => listed.to_json(w.files_port),
-            None => json!({
-                "uid": v,
-                "readyToStream": w.ready_to_stream(&v),
-                "requireSignedURLs": w.requires_signed_urls(&v),
-                "status": { "state": "ready" },
-            }),
-        };
-        (StatusCode::OK, envelope(json))
-    })
+    api(
+        world,
+        Route::Video,
+        headers,
+        account,
+        Some(video),
+        move |w| {
+            let json = match w.catalog.iter().find(|c| c.uid == v) {
+                Some(listed) => listed.to_json(w.files_port),
+                None => json!({
+                    "uid": v,
+                    "readyToStream": w.ready_to_stream(&v),
+                    "requireSignedURLs": w.requires_signed_urls(&v),
+                    "status": { "state": "ready" },
+                }),
+            };
+            (StatusCode::OK, envelope(json))
+        },
+    )
     .await
 }
 
@@ -275,24 +282,31 @@ async fn create_token(
     body: Bytes,
 ) -> Response {
     let v = video.clone();
-    api(world, Route::Token, headers, account, Some(video), move |w| {
-        let request = if body.is_empty() {
-            json!({})
-        } else {
-            match serde_json::from_slice::<Value>(&body) {
-                Ok(value) if value.is_object() => value,
-                _ => return (StatusCode::BAD_REQUEST, failure_body(BAD_BODY)),
+    api(
+        world,
+        Route::Token,
+        headers,
+        account,
+        Some(video),
+        move |w| {
+            let request = if body.is_empty() {
+                json!({})
+            } else {
+                match serde_json::from_slice::<Value>(&body) {
+                    Ok(value) if value.is_object() => value,
+                    _ => return (StatusCode::BAD_REQUEST, failure_body(BAD_BODY)),
+                }
+            };
+            match w.keys.token_for(&v, &request) {
+                Ok(token) => (StatusCode::OK, envelope(json!({ "token": token }))),
+                Err(reason) => {
+                    let mut body = failure_body(BAD_BODY);
+                    body["errors"][0]["message"] = json!(format!("{}: {reason}", BAD_BODY.1));
+                    (StatusCode::BAD_REQUEST, body)
+                }
             }
-        };
-        match w.keys.token_for(&v, &request) {
-            Ok(token) => (StatusCode::OK, envelope(json!({ "token": token }))),
-            Err(reason) => {
-                let mut body = failure_body(BAD_BODY);
-                body["errors"][0]["message"] = json!(format!("{}: {reason}", BAD_BODY.1));
-                (StatusCode::BAD_REQUEST, body)
-            }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -613,7 +627,11 @@ async fn file(
         _ => {}
     }
     if let Some(why) = refused {
-        return (StatusCode::FORBIDDEN, format!("signed URL refused: {why}\n")).into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            format!("signed URL refused: {why}\n"),
+        )
+            .into_response();
     }
     if signed {
         // `requireSignedURLs`: Cloudflare's download host wants a signed

@@ -69,7 +69,9 @@ fn pem_der(pem: &str) -> Vec<u8> {
         .filter(|l| !l.starts_with("-----"))
         .collect::<Vec<_>>()
         .concat();
-    STANDARD.decode(body).expect("the checked-in test keys are PEM")
+    STANDARD
+        .decode(body)
+        .expect("the checked-in test keys are PEM")
 }
 
 fn random_id() -> String {
@@ -188,7 +190,8 @@ impl Keys {
     /// is refused.
     pub(crate) fn verify(&self, token: &str) -> Result<String, String> {
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err("not a JWT (three base64url parts)".into());
         };
@@ -218,11 +221,11 @@ impl Keys {
             .map_err(|_| "the signature is not base64url")?;
         self.public(pool)
             .verify(
-            &signature::RSA_PKCS1_2048_8192_SHA256,
-            format!("{h}.{c}").as_bytes(),
-            &signature,
-        )
-        .map_err(|_| "bad signature")?;
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                format!("{h}.{c}").as_bytes(),
+                &signature,
+            )
+            .map_err(|_| "bad signature")?;
         let claims = decode(c)?;
         let now = now();
         let exp = claims.get("exp").and_then(number).ok_or("no exp")?;
@@ -232,7 +235,11 @@ impl Keys {
         if exp > now + MAX_LIFETIME + 60 {
             return Err("exp is more than 24 hours ahead".into());
         }
-        if claims.get("nbf").and_then(number).is_some_and(|nbf| nbf > now) {
+        if claims
+            .get("nbf")
+            .and_then(number)
+            .is_some_and(|nbf| nbf > now)
+        {
             return Err("not valid yet (nbf)".into());
         }
         if claims.get("downloadable") != Some(&Value::Bool(true)) {

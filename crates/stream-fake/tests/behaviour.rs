@@ -960,12 +960,24 @@ impl Harness {
     /// GET a file URL whose first path segment is replaced by `token`.
     async fn signed_get(&self, url: &str, token: &str) -> (StatusCode, String) {
         let mut url = reqwest::Url::parse(url).unwrap();
-        let rest: Vec<String> = url.path_segments().unwrap().skip(1).map(str::to_owned).collect();
-        url.path_segments_mut().unwrap().clear().push(token).extend(rest);
+        let rest: Vec<String> = url
+            .path_segments()
+            .unwrap()
+            .skip(1)
+            .map(str::to_owned)
+            .collect();
+        url.path_segments_mut()
+            .unwrap()
+            .clear()
+            .push(token)
+            .extend(rest);
         let response = self.http.get(url).send().await.unwrap();
         let status = response.status();
         let bytes = response.bytes().await.unwrap();
-        (status, String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned())
+        (
+            status,
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+        )
     }
 }
 
@@ -988,7 +1000,12 @@ async fn signed_urls_keys_and_tokens() {
     .await;
     let uid = signed.uid.as_str();
     let details = h
-        .call_path("GET", uid, "/accounts/{account_id}/stream/{identifier}", None)
+        .call_path(
+            "GET",
+            uid,
+            "/accounts/{account_id}/stream/{identifier}",
+            None,
+        )
         .await;
     assert_eq!(details.status, StatusCode::OK);
     assert_eq!(details.body["result"]["requireSignedURLs"], true);
@@ -1020,9 +1037,17 @@ async fn signed_urls_keys_and_tokens() {
 
     let token_path = "/accounts/{account_id}/stream/{identifier}/token";
     let from_api = h
-        .call_path("POST", &format!("{uid}/token"), token_path, Some(json!({"downloadable": true})))
+        .call_path(
+            "POST",
+            &format!("{uid}/token"),
+            token_path,
+            Some(json!({"downloadable": true})),
+        )
         .await;
-    let api_token = from_api.body["result"]["token"].as_str().unwrap().to_owned();
+    let api_token = from_api.body["result"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(h.signed_get(&url, &api_token).await.0, StatusCode::OK);
     let too_far = h
         .call_path(
@@ -1092,7 +1117,9 @@ async fn signed_urls_keys_and_tokens() {
     let log = h.fake.file_requests();
     assert!(log.iter().filter(|r| r.signed).count() >= 8);
     for r in &log {
-        assert!(!r.path.contains(good.expose()) && !r.path.contains('.') || r.path.ends_with(".mp4"));
+        assert!(
+            !r.path.contains(good.expose()) && !r.path.contains('.') || r.path.ends_with(".mp4")
+        );
         assert!(!r.path.contains("eyJ"), "{}", r.path);
     }
 }
