@@ -60,6 +60,13 @@ enum Bench {
         #[arg(long, default_value_t = 100_000)]
         videos: usize,
     },
+    /// `export` of an account whose videos all require signed URLs:
+    /// tokens from the API (no key) against tokens signed locally.
+    ExportSigned {
+        /// Videos in the account.
+        #[arg(long, default_value_t = 300)]
+        videos: usize,
+    },
     /// Everything above.
     All,
     /// (internal) fetch one URL with the client, for whole-process figures.
@@ -83,6 +90,7 @@ fn main() {
         Bench::Listing { videos } => rt.block_on(listing(videos)),
         Bench::Export { videos } => rt.block_on(export(videos)),
         Bench::ExportRerun { videos } => rt.block_on(export_rerun(videos)),
+        Bench::ExportSigned { videos } => rt.block_on(export_signed(videos)),
         Bench::All => {
             decode();
             rt.block_on(overhead());
@@ -92,6 +100,7 @@ fn main() {
             rt.block_on(listing(100_000));
             rt.block_on(export(1000));
             rt.block_on(export_rerun(100_000));
+            rt.block_on(export_signed(300));
         }
         Bench::FetchChild { url, path } => rt.block_on(fetch_child(&url, &path)),
     }
@@ -581,18 +590,49 @@ async fn listing(videos: usize) {
 }
 
 /// One export of `videos` videos from a fresh fake with `poll`.
+/// Which videos require signed URLs, and how the run gets its tokens.
+#[derive(Clone, Copy, PartialEq)]
+enum Signed {
+    /// The generated catalog (one video in 29 signed), no key.
+    Catalog,
+    /// Every video signed; tokens from the API.
+    AllByApi,
+    /// Every video signed; a signing key (made before the run, not counted).
+    AllLocally,
+}
+
 async fn export_once(
     videos: usize,
     rate: cfstream_export::Rate,
     generation: Duration,
     poll: cfstream_export::PollPolicy,
 ) -> (cfstream_export::Summary, u64, u64) {
+    export_once_signed(videos, rate, generation, poll, Signed::Catalog).await
+}
+
+async fn export_once_signed(
+    videos: usize,
+    rate: cfstream_export::Rate,
+    generation: Duration,
+    poll: cfstream_export::PollPolicy,
+    signed: Signed,
+) -> (cfstream_export::Summary, u64, u64) {
     use cfstream_export::{ExportOptions, Exporter, Selection};
+    let (generated_videos, catalog) = if signed == Signed::Catalog {
+        (videos, Vec::new())
+    } else {
+        let mut all = stream_fake::catalog::generate(videos);
+        for v in &mut all {
+            v.require_signed_urls = true;
+        }
+        (0, all)
+    };
     // The fake enforces 1.2x our rate with a lockout, as Cloudflare's 1200
     // per 5 minutes against our default 1000.
     let fake = start_fake(FakeConfig {
         videos: Vec::new(),
-        generated_videos: videos,
+        generated_videos,
+        catalog,
         file_size: 32 * 1024,
         progress: Progress::OverTime {
             duration: generation,
@@ -613,20 +653,22 @@ async fn export_once(
     options.rate = rate;
     options.poll = poll;
     let exporter = Exporter::new(options).unwrap();
-    let client = exporter
-        .client(
-            Client::builder()
-                .api_token(&fake.config().api_token)
-                .account_id(&fake.config().account_id)
-                .base_url(fake.base_url()),
-        )
-        .unwrap();
+    let mut builder = Client::builder()
+        .api_token(&fake.config().api_token)
+        .account_id(&fake.config().account_id)
+        .base_url(fake.base_url());
+    if signed == Signed::AllLocally {
+        let key = client_for(&fake).create_signing_key().await.unwrap();
+        builder = builder.signing_key(key.signing_key().unwrap());
+    }
+    let client = exporter.client(builder).unwrap();
+    let before = fake.api_request_count();
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let summary = exporter
         .run(client, std::sync::Arc::new(|_| {}), stop)
         .await
         .unwrap();
-    let served = fake.api_request_count();
+    let served = fake.api_request_count() - before;
     let refused = fake.rate_limited_count();
     fake.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -688,6 +730,38 @@ async fn export(videos: usize) {
             "  ({} done, {} failed: the catalog's not-ready and signed videos)",
             s.done,
             s.failed.len()
+        );
+    }
+}
+
+async fn export_signed(videos: usize) {
+    use cfstream_export::PollPolicy;
+    let rate: cfstream_export::Rate = "60/1s".parse().unwrap();
+    let generation = Duration::from_secs(8);
+    println!(
+        "## export of signed videos: {videos} videos, every one requiring signed URLs, their \
+         default (MP4) files, --rate {rate}, downloads ready {} s after creation, 32 KiB files",
+        generation.as_secs()
+    );
+    println!(
+        "tokens | API requests | per video | /token requests | tokens signed locally | elapsed | files done"
+    );
+    println!("---|---|---|---|---|---|---");
+    for (name, signed) in [
+        ("from the API (no key)", Signed::AllByApi),
+        ("signed locally (--signing-key)", Signed::AllLocally),
+    ] {
+        let (s, served, _) =
+            export_once_signed(videos, rate, generation, PollPolicy::default(), signed).await;
+        assert_eq!(s.api_requests, served, "every request counted");
+        println!(
+            "{name} | {} | {:.2} | {} | {} | {:.1} s | {}",
+            s.api_requests,
+            s.api_requests as f64 / videos as f64,
+            s.tokens_requested,
+            s.tokens_signed_locally,
+            s.elapsed_seconds,
+            s.done,
         );
     }
 }
