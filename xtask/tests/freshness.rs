@@ -28,11 +28,16 @@ fn generation_is_deterministic() {
 }
 
 #[test]
-fn all_six_operations_are_generated() {
+fn all_eleven_operations_are_generated() {
     let rendered = render(&Paths::workspace()).unwrap();
-    assert_eq!(rendered.operations, 6);
+    assert_eq!(rendered.operations, 11);
     for method in [
         "list_videos",
+        "get_video",
+        "create_token",
+        "create_signing_key",
+        "list_signing_keys",
+        "delete_signing_key",
         "list_downloads",
         "create_downloads",
         "delete_downloads",

@@ -121,9 +121,18 @@ fn slicing_the_2024_document() {
         paths_obj.keys().collect::<Vec<_>>(),
         [
             "/accounts/{account_id}/stream",
-            "/accounts/{account_id}/stream/{identifier}/downloads"
+            "/accounts/{account_id}/stream/keys",
+            "/accounts/{account_id}/stream/keys/{identifier}",
+            "/accounts/{account_id}/stream/{identifier}",
+            "/accounts/{account_id}/stream/{identifier}/downloads",
+            "/accounts/{account_id}/stream/{identifier}/token"
         ]
     );
+    // One video's details without the same path item's update and delete.
+    let details = paths_obj["/accounts/{account_id}/stream/{identifier}"]
+        .as_object()
+        .unwrap();
+    assert_eq!(details.keys().collect::<Vec<_>>(), ["get"]);
     let item = &paths_obj["/accounts/{account_id}/stream/{identifier}/downloads"];
     let mut methods: Vec<&String> = item.as_object().unwrap().keys().collect();
     methods.sort();
@@ -213,8 +222,8 @@ fn syncing_the_current_fragment_is_a_no_op() {
     // A document containing the fragment: the fragment itself, plus
     // unrelated paths and components that must not leak in.
     let mut doc = xtask::spec::load(&paths.fragment).unwrap();
-    doc["paths"]["/accounts/{account_id}/stream/{identifier}"] = json!({
-        "get": { "operationId": "stream-video-details", "responses": {
+    doc["paths"]["/accounts/{account_id}/stream/{identifier}/captions"] = json!({
+        "get": { "operationId": "stream-video-captions", "responses": {
             "200": { "description": "ok", "content": { "application/json": {
                 "schema": { "$ref": "#/components/schemas/stream_video" } } } } } }
     });
@@ -304,7 +313,7 @@ fn check_reports_and_writes_nothing() {
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["changed"], true);
     assert_eq!(report["written"], false);
-    assert_eq!(report["operations"], 4);
+    assert_eq!(report["operations"], 9);
     assert_eq!(
         report["report"]["operations_removed"]
             .as_array()
