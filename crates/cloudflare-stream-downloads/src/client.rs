@@ -336,18 +336,25 @@ pub(crate) trait Envelope {
     fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<Self::Result>);
 }
 
-impl Envelope for DownloadsResponse {
-    type Result = Downloads;
-    fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<Downloads>) {
-        (self.success, self.errors.0, self.messages.0, self.result)
-    }
+/// [`Envelope`] for generated success types whose `result` is an
+/// `Option` of the value itself (the common case).
+macro_rules! single_result_envelope {
+    ($($response:ty => $result:ty),+ $(,)?) => {$(
+        impl Envelope for $response {
+            type Result = $result;
+            fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<$result>) {
+                (self.success, self.errors.0, self.messages.0, self.result)
+            }
+        }
+    )+};
 }
 
-impl Envelope for DeletedResponse {
-    type Result = String;
-    fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<String>) {
-        (self.success, self.errors.0, self.messages.0, self.result)
-    }
+single_result_envelope! {
+    DownloadsResponse => Downloads,
+    DeletedResponse => String,
+    crate::types::TokenResponse => crate::types::TokenResult,
+    crate::types::NewSigningKeyResponse => crate::types::NewSigningKey,
+    crate::types::VideoResponse => crate::ListedVideo,
 }
 
 pub(crate) type GeneratedResult<T> =

@@ -37,8 +37,7 @@ use crate::client::Envelope;
 use crate::error::{Error, RequestSummary};
 use crate::secret::Secret;
 use crate::types::{
-    AccessRule, DeletedResponse, NewSigningKey, NewSigningKeyResponse, SigningKeyInfo,
-    SigningKeysResponse, TokenRequest, TokenResponse, TokenResult,
+    AccessRule, DeletedResponse, SigningKeyInfo, SigningKeysResponse, TokenRequest,
 };
 use crate::{Client, ids};
 
@@ -223,10 +222,7 @@ impl SigningKey {
     /// A token for the downloads of `video_id`, valid from now for
     /// `options.lifetime`.
     pub fn sign(&self, video_id: &str, options: &TokenOptions) -> Result<Secret, Error> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| Error::Config("the system clock is before 1970".into()))?;
-        self.sign_at(video_id, options, now.as_secs() as i64)
+        self.sign_at(video_id, options, unix_now()?)
     }
 
     /// [`sign`](Self::sign) as if the time were `now` (Unix seconds).
@@ -277,6 +273,14 @@ impl SigningKey {
     }
 }
 
+/// Now, in Unix seconds.
+fn unix_now() -> Result<i64, Error> {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .map_err(|_| Error::Config("the system clock is before 1970".into()))
+}
+
 /// A JWT part: base64url (no padding) of the JSON.
 fn b64_json<T: Serialize>(value: &T) -> String {
     // Plain structs of strings, integers and rules: serialising cannot fail.
@@ -286,38 +290,28 @@ fn b64_json<T: Serialize>(value: &T) -> String {
 /// The download URL with its first path segment (the video id) replaced by
 /// `token`: how Cloudflare wants a signed download URL.
 pub(crate) fn signed_url(url: &reqwest::Url, token: &Secret) -> Result<reqwest::Url, Error> {
+    let no_id = || Error::InvalidInput {
+        what: "download url",
+        reason: format!(
+            "{}: no video id to replace by a token (expected /<video id>/downloads/…)",
+            url.path()
+        ),
+    };
+    let mut segments = url.path_segments().ok_or_else(no_id)?;
+    if segments.next().is_none_or(str::is_empty) {
+        return Err(no_id());
+    }
+    let rest: Vec<&str> = segments.collect();
+    if rest.is_empty() {
+        return Err(no_id());
+    }
     let mut signed = url.clone();
-    let rest: Vec<String> = url
-        .path_segments()
-        .map(|s| s.skip(1).map(str::to_owned).collect())
-        .unwrap_or_default();
-    if url
-        .path_segments()
-        .and_then(|mut s| s.next())
-        .is_none_or(str::is_empty)
-        || rest.is_empty()
-    {
-        return Err(Error::InvalidInput {
-            what: "download url",
-            reason: format!(
-                "{}: no video id to replace by a token (expected /<video id>/downloads/…)",
-                url.path()
-            ),
-        });
-    }
-    match signed.path_segments_mut() {
-        Ok(mut segments) => {
-            segments.clear();
-            segments.push(token.expose());
-            segments.extend(rest);
-        }
-        Err(()) => {
-            return Err(Error::InvalidInput {
-                what: "download url",
-                reason: "it cannot carry a path".into(),
-            });
-        }
-    }
+    signed
+        .path_segments_mut()
+        .map_err(|()| no_id())?
+        .clear()
+        .push(token.expose())
+        .extend(rest);
     Ok(signed)
 }
 
@@ -357,34 +351,6 @@ impl CreatedSigningKey {
     /// The key, loaded for signing.
     pub fn signing_key(&self) -> Result<SigningKey, Error> {
         SigningKey::from_base64_pem(&self.id, self.pem.expose())
-    }
-}
-
-impl Envelope for TokenResponse {
-    type Result = TokenResult;
-    fn parts(
-        self,
-    ) -> (
-        bool,
-        Vec<crate::types::Message>,
-        Vec<crate::types::Message>,
-        Option<TokenResult>,
-    ) {
-        (self.success, self.errors.0, self.messages.0, self.result)
-    }
-}
-
-impl Envelope for NewSigningKeyResponse {
-    type Result = NewSigningKey;
-    fn parts(
-        self,
-    ) -> (
-        bool,
-        Vec<crate::types::Message>,
-        Vec<crate::types::Message>,
-        Option<NewSigningKey>,
-    ) {
-        (self.success, self.errors.0, self.messages.0, self.result)
     }
 }
 
@@ -429,12 +395,8 @@ impl Client {
         request: &TokenRequest,
     ) -> Result<Secret, Error> {
         let (account, video) = (self.account()?, ids::video_id(video_id)?);
-        if request.exp.is_some_and(|exp| {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            exp > now + MAX_TOKEN_LIFETIME.as_secs() as i64
-        }) {
+        let latest = unix_now()? + MAX_TOKEN_LIFETIME.as_secs() as i64;
+        if request.exp.is_some_and(|exp| exp > latest) {
             return Err(Error::InvalidInput {
                 what: "token request",
                 reason: "`exp` is more than 24 h ahead; Cloudflare refuses it".into(),

@@ -48,7 +48,7 @@ use serde_json::value::RawValue;
 
 use crate::client::{Client, Envelope};
 use crate::error::{Error, RequestSummary};
-use crate::types::{Creator, Message, Video, VideoResponse, VideoStateFilter, VideosResponse};
+use crate::types::{Creator, Message, Video, VideoStateFilter, VideosResponse};
 
 /// Most videos the API returns per request.
 pub const MAX_PAGE_SIZE: u16 = 1000;
@@ -659,13 +659,6 @@ impl VideoWalk {
 
 /// The videos of a walk, as they arrive.
 pub type VideoStream = Pin<Box<dyn Stream<Item = Result<ListedVideo, Error>> + Send>>;
-
-impl Envelope for VideoResponse {
-    type Result = ListedVideo;
-    fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<ListedVideo>) {
-        (self.success, self.errors.0, self.messages.0, self.result)
-    }
-}
 
 impl Client {
     /// One video's details (`GET /accounts/{account_id}/stream/{id}`): the

@@ -90,6 +90,13 @@ fn failure_body((code, message): (i64, &str)) -> Value {
     })
 }
 
+/// A failure body whose message adds why.
+fn failure_because(error: (i64, &str), reason: &str) -> Value {
+    let mut body = failure_body(error);
+    body["errors"][0]["message"] = json!(format!("{}: {reason}", error.1));
+    body
+}
+
 fn failure(status: StatusCode, error: (i64, &str)) -> Response {
     json_response(status, &failure_body(error))
 }
@@ -226,9 +233,7 @@ async fn list_videos(
         let q = match parsed {
             Ok(q) => q,
             Err(reason) => {
-                let mut body = failure_body(BAD_QUERY);
-                body["errors"][0]["message"] = json!(format!("{}: {reason}", BAD_QUERY.1));
-                return (StatusCode::BAD_REQUEST, body);
+                return (StatusCode::BAD_REQUEST, failure_because(BAD_QUERY, &reason));
             }
         };
         let (page, counts) = catalog::list(&w.catalog, &q, w.config.bounds);
@@ -299,11 +304,7 @@ async fn create_token(
             };
             match w.keys.token_for(&v, &request) {
                 Ok(token) => (StatusCode::OK, envelope(json!({ "token": token }))),
-                Err(reason) => {
-                    let mut body = failure_body(BAD_BODY);
-                    body["errors"][0]["message"] = json!(format!("{}: {reason}", BAD_BODY.1));
-                    (StatusCode::BAD_REQUEST, body)
-                }
+                Err(reason) => (StatusCode::BAD_REQUEST, failure_because(BAD_BODY, &reason)),
             }
         },
     )

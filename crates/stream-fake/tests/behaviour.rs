@@ -1091,26 +1091,21 @@ async fn signed_urls_keys_and_tokens() {
         assert!(text.contains(why), "{why}: {text}");
     }
 
-    let deleted = h
-        .call_path(
+    let key_path = format!("keys/{}", key.id());
+    let delete_key = || {
+        h.call_path(
             "DELETE",
-            &format!("keys/{}", key.id()),
+            &key_path,
             "/accounts/{account_id}/stream/keys/{identifier}",
             None,
         )
-        .await;
+    };
+    let deleted = delete_key().await;
     assert_eq!(deleted.status, StatusCode::OK);
     let (status, text) = h.signed_get(&url, good.expose()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(text.contains("deleted"), "{text}");
-    let again = h
-        .call_path(
-            "DELETE",
-            &format!("keys/{}", key.id()),
-            "/accounts/{account_id}/stream/keys/{identifier}",
-            None,
-        )
-        .await;
+    let again = delete_key().await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 
     // The request log names the video, never a token.
