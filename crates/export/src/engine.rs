@@ -1,21 +1,16 @@
 //! The export run: select, then create → wait → fetch → verify each file,
 //! with every state change committed to the [`Store`] first.
 
-use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cloudflare_stream_downloads::types::DownloadType;
-use cloudflare_stream_downloads::videos::{PageRequest, VideoWalk};
 use cloudflare_stream_downloads::{
-    Client, ClientBuilder, DownloadStatus, Downloads, Error, RequestGate, Signing, VideoQuery,
-    check_id, media,
+    Client, ClientBuilder, Error, RequestGate, VideoQuery, check_id,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -23,9 +18,14 @@ use crate::error::ExportError;
 use crate::limiter::{Limiter, Rate, counted};
 use crate::lock::DirLock;
 use crate::machine::{Event, FileState};
-use crate::poll::{Pace, PollPolicy, Poller};
+use crate::poll::{Pace, PollPolicy};
+use crate::select::{Batch, walk_selection};
 use crate::shard::Shard;
 use crate::state::{STATE_FILE, Store, VideoRow, type_name};
+use crate::transfer::file_has_size;
+
+/// Ids read from the selection per page of the state database.
+const SELECTION_PAGE: u32 = 256;
 
 /// Videos being created or waited for at once (their downloads generate on
 /// Cloudflare's side in parallel). Generation, not our requests, takes the
@@ -33,20 +33,7 @@ use crate::state::{STATE_FILE, Store, VideoRow, type_name};
 /// limit's floor; each one costs a few hundred bytes.
 pub const DEFAULT_IN_FLIGHT: usize = 256;
 
-/// How many times a step that failed for a transient reason (a 5xx, a cut
-/// connection, a timeout, after the client's own retries) is tried again
-/// before the file is recorded as failed.
-const STEP_ATTEMPTS: u32 = 3;
-
-/// Transport failures in a row (no request succeeding in between) after
-/// which the API is taken as unreachable and the run stops (exit 3).
-const UNREACHABLE_AFTER: u32 = 12;
-
 /// Ids read from the selection per page of the state database.
-const SELECTION_PAGE: u32 = 256;
-
-/// A page of the selection: ids, with the video's JSON when listed.
-type Batch = Vec<(String, Option<String>)>;
 
 /// Which videos.
 #[derive(Debug, Clone)]
@@ -265,94 +252,30 @@ pub struct Exporter {
     limiter: Arc<Limiter>,
 }
 
-/// How a failed step goes on.
-#[derive(Debug)]
-enum Class {
-    /// A 429: wait for the shared pause, then again (not counted).
-    Pause,
-    /// Worth trying again (5xx, cut connection, timeout).
-    Transient { transport: bool },
-    /// This file failed, for this reason.
-    Failed(String),
-    /// The run cannot go on (disk full, the state unwritable).
-    Fatal,
-}
-
-/// Why a file fails when its video is not ready to stream (code 10011).
-const NOT_READY: &str = "not ready to stream";
-/// Why a file fails when the API does not know its video (404).
-const NOT_FOUND: &str = "video not found (deleted?)";
-
-/// Which request a step made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    Api,
-    File,
-}
-
-fn classify(error: &Error, step: Step) -> Class {
-    use reqwest::StatusCode as S;
-    match error {
-        Error::RateLimited { .. } => Class::Pause,
-        Error::Timeout { .. } | Error::Connection { .. } => Class::Transient { transport: true },
-        Error::IncompleteFile { .. } => Class::Transient { transport: true },
-        Error::Api { status, errors, .. } => {
-            if *status == S::NOT_FOUND {
-                Class::Failed(NOT_FOUND.into())
-            } else if errors.iter().any(|m| m.code == 10011) {
-                Class::Failed(NOT_READY.into())
-            } else if status.is_server_error() {
-                Class::Transient { transport: false }
-            } else {
-                Class::Failed(error.to_string())
-            }
-        }
-        Error::UnexpectedResponse { status, .. } => match (step, status.as_u16()) {
-            (Step::File, 401 | 403) => {
-                Class::Failed(format!("requires signed URLs (HTTP {})", status.as_u16()))
-            }
-            (Step::File, 404 | 410) => Class::Failed(format!(
-                "download not found (HTTP {}; video deleted?)",
-                status.as_u16()
-            )),
-            (_, 408 | 409 | 500..=599) => Class::Transient { transport: false },
-            _ => Class::Failed(error.to_string()),
-        },
-        Error::DownloadFailed { .. }
-        | Error::WaitTimeout { .. }
-        | Error::InvalidInput { .. }
-        | Error::SignedUrlRefused { .. } => Class::Failed(error.to_string()),
-        Error::NoSpace { .. } | Error::Io { .. } | Error::FileBusy { .. } | Error::Config(_) => {
-            Class::Fatal
-        }
-        _ => Class::Failed(error.to_string()),
-    }
-}
-
 /// Everything the workers of one run share.
-struct Run {
-    client: Client,
-    store: Store,
-    options: ExportOptions,
-    limiter: Arc<Limiter>,
-    transfers: Semaphore,
+pub(crate) struct Run {
+    pub(crate) client: Client,
+    pub(crate) store: Store,
+    pub(crate) options: ExportOptions,
+    pub(crate) limiter: Arc<Limiter>,
+    pub(crate) transfers: Semaphore,
     /// How fast this run's downloads generate.
-    pace: Pace,
-    observer: Observer,
-    stop: watch::Receiver<bool>,
+    pub(crate) pace: Pace,
+    pub(crate) observer: Observer,
+    pub(crate) stop: watch::Receiver<bool>,
     /// Transport failures in a row.
-    unreachable: AtomicU32,
-    done: AtomicU64,
-    skipped: AtomicU64,
-    bytes: AtomicU64,
-    failed: Mutex<Vec<Failure>>,
-    interrupted: AtomicBool,
+    pub(crate) unreachable: AtomicU32,
+    pub(crate) done: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) failed: Mutex<Vec<Failure>>,
+    pub(crate) interrupted: AtomicBool,
     /// Videos of the selection that require signed URLs (from the listing).
-    signed_videos: AtomicU64,
+    pub(crate) signed_videos: AtomicU64,
 }
 
 /// A worker's result: `Err` stops the run.
-type Outcome = Result<(), ExportError>;
+pub(crate) type Outcome = Result<(), ExportError>;
 
 impl Exporter {
     /// An export with these options; checks them (and every id) before
@@ -582,170 +505,14 @@ impl Exporter {
     }
 }
 
-/// Feeds the selection to `page` in pages (ids deduplicated, shard
-/// applied): the given ids, or the listing, retried on 429 and transient
-/// failures page by page.
-async fn walk_selection(
-    client: &Client,
-    options: &ExportOptions,
-    limiter: &Limiter,
-    observer: &Observer,
-    stop: &watch::Receiver<bool>,
-    page: &mut dyn FnMut(Batch) -> Result<(), ExportError>,
-) -> Result<(), ExportError> {
-    let mut count = 0u64;
-    match &options.selection {
-        Selection::Ids(ids) => {
-            let mut seen = HashSet::new();
-            let mut batch = Vec::new();
-            for id in ids {
-                if options.shard.contains(id) && seen.insert(id.as_str()) {
-                    batch.push((id.clone(), None));
-                }
-                if batch.len() == 1000 {
-                    page(std::mem::take(&mut batch))?;
-                }
-            }
-            page(batch)?;
-        }
-        Selection::All(query) => {
-            let mut walk = VideoWalk::new(query);
-            let mut failures = 0u32;
-            while let Some(request) = walk.next_request() {
-                // Ctrl-C during the listing: the run stops with what it has
-                // (the next run lists again).
-                if *stop.borrow() {
-                    break;
-                }
-                let answer = list_page(client, query, request).await;
-                let videos = match answer {
-                    Ok(p) => {
-                        failures = 0;
-                        walk.accept(p).map_err(|why| ExportError::Api {
-                            context: "listing the videos".into(),
-                            source: Box::new(Error::InvalidInput {
-                                what: "listing",
-                                reason: why,
-                            }),
-                        })?
-                    }
-                    Err(e) => {
-                        match classify(&e, Step::Api) {
-                            Class::Pause => {
-                                limiter.wait_pause().await;
-                                continue;
-                            }
-                            Class::Transient { .. } if failures + 1 < STEP_ATTEMPTS => {
-                                failures += 1;
-                                tokio::time::sleep(backoff(failures)).await;
-                                continue;
-                            }
-                            _ => {}
-                        }
-                        return Err(ExportError::Api {
-                            context: "listing the videos".into(),
-                            source: Box::new(e),
-                        });
-                    }
-                };
-                let batch: Vec<_> = videos
-                    .into_iter()
-                    .filter_map(|v| {
-                        let uid = v.uid()?.to_owned();
-                        options
-                            .shard
-                            .contains(&uid)
-                            .then(|| (uid, Some(v.raw_json().to_owned())))
-                    })
-                    .collect();
-                count += batch.len() as u64;
-                page(batch)?;
-                observer(Progress::Listing { videos: count });
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn list_page(
-    client: &Client,
-    query: &VideoQuery,
-    request: PageRequest,
-) -> Result<cloudflare_stream_downloads::VideosPage, Error> {
-    client.list_videos(query, request).await
-}
-
-/// `requireSignedURLs` of a video's JSON (false when absent or unreadable).
-fn requires_signed_urls(json: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Flag {
-        #[serde(rename = "requireSignedURLs")]
-        signed: Option<bool>,
-    }
-    serde_json::from_str::<Flag>(json).is_ok_and(|f| f.signed == Some(true))
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500u64 << attempt.min(6))
-}
-
-fn file_has_size(path: &Path, size: u64) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size)
-}
-
-/// SHA-256 of a file, lowercase hex (1 MiB reads).
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
 impl Run {
-    fn path(&self, uid: &str, kind: DownloadType) -> PathBuf {
+    pub(crate) fn path(&self, uid: &str, kind: DownloadType) -> PathBuf {
         self.options.dir.join(file_name(uid, kind))
     }
 
-    fn stopped(&self) -> bool {
+    pub(crate) fn stopped(&self) -> bool {
         *self.stop.borrow()
     }
-
-    /// Stores the selection; returns the number of videos.
-    async fn select(&self, run_id: i64) -> Result<u64, ExportError> {
-        let types = self.options.types.clone();
-        let store = &self.store;
-        let signed = &self.signed_videos;
-        let mut page = |batch: Batch| {
-            let n = batch
-                .iter()
-                .filter(|(_, json)| json.as_deref().is_some_and(requires_signed_urls))
-                .count();
-            signed.fetch_add(n as u64, Ordering::Relaxed);
-            store.select(run_id, &batch, &types)
-        };
-        walk_selection(
-            &self.client,
-            &self.options,
-            &self.limiter,
-            &self.observer,
-            &self.stop,
-            &mut page,
-        )
-        .await?;
-        self.store.selection_count(run_id)
-    }
-
     /// Walks the selection, `in_flight` videos at a time.
     async fn process(self: Arc<Self>, run_id: i64) -> Outcome {
         let mut tasks: JoinSet<Outcome> = JoinSet::new();
@@ -795,7 +562,7 @@ impl Run {
         result
     }
 
-    fn fail(&self, uid: &str, kind: DownloadType, reason: String) -> Outcome {
+    pub(crate) fn fail(&self, uid: &str, kind: DownloadType, reason: String) -> Outcome {
         // A done file cannot fail; the store refuses it.
         self.store.apply(
             uid,
@@ -808,7 +575,7 @@ impl Run {
         Ok(())
     }
 
-    fn failed_without_change(&self, uid: &str, kind: DownloadType, reason: String) {
+    pub(crate) fn failed_without_change(&self, uid: &str, kind: DownloadType, reason: String) {
         let failure = Failure {
             video_id: uid.to_owned(),
             kind: type_name(kind),
@@ -898,426 +665,6 @@ impl Run {
         }
         self.write_metadata(uid)
     }
-
-    /// Takes each pending file of a video as far as it goes.
-    /// Whether the video's download URLs need a token: from its listed
-    /// JSON, or, for a video given by id, from its details (one API
-    /// request, also recorded for `<uid>.json`). `None` when the video is
-    /// gone: its pending files have failed.
-    async fn signing_of(
-        &self,
-        row: &VideoRow,
-        pending: &[(DownloadType, FileState)],
-    ) -> Result<Option<Signing>, ExportError> {
-        let uid = row.uid.as_str();
-        let listed = match &row.listed {
-            Some(json) => Some(json.clone()),
-            None => match self.api_call(|| self.client.video(uid)).await? {
-                Ok(video) => {
-                    let json = video.raw_json().to_owned();
-                    self.store.set_listed(uid, &json)?;
-                    Some(json)
-                }
-                Err(reason) if reason == NOT_FOUND => {
-                    for (kind, _) in pending {
-                        self.fail(uid, *kind, reason.clone())?;
-                    }
-                    return Ok(None);
-                }
-                // Details unavailable: the download host's 401 will tell.
-                Err(_) => None,
-            },
-        };
-        Ok(Some(match listed.as_deref().map(requires_signed_urls) {
-            Some(true) => Signing::Required,
-            _ => Signing::Auto,
-        }))
-    }
-
-    async fn advance(
-        &self,
-        uid: &str,
-        mut files: Vec<(DownloadType, FileState)>,
-        signing: Signing,
-    ) -> Outcome {
-        // Create. A reason that is the video's, not the download's (not
-        // ready to stream, gone), fails its other types without a request.
-        let mut video_failed: Option<String> = None;
-        for (kind, state) in files.iter_mut() {
-            if *state != FileState::Selected {
-                continue;
-            }
-            if let Some(reason) = &video_failed {
-                self.fail(uid, *kind, reason.clone())?;
-                *state = FileState::Failed {
-                    reason: reason.clone(),
-                };
-                continue;
-            }
-            if self.stopped() {
-                return Ok(());
-            }
-            *state = match self
-                .api_call(|| self.client.create_download(uid, *kind))
-                .await?
-            {
-                Ok(downloads) => self.record_download(uid, *kind, &downloads, true)?,
-                Err(reason) => {
-                    if reason == NOT_READY || reason == NOT_FOUND {
-                        video_failed = Some(reason.clone());
-                    }
-                    self.fail(uid, *kind, reason.clone())?;
-                    FileState::Failed { reason }
-                }
-            };
-        }
-        // Wait: one listing of the video's downloads answers for every type.
-        let mut poller = Poller::with_pace(self.options.poll, self.pace.get());
-        let waiting_since = Instant::now();
-        let first_percent = files
-            .iter()
-            .filter_map(|(_, s)| match s {
-                FileState::Created { percent } => Some(*percent),
-                _ => None,
-            })
-            .reduce(f64::min);
-        loop {
-            let generating: Vec<f64> = files
-                .iter()
-                .filter_map(|(_, s)| match s {
-                    FileState::Created { percent } => Some(*percent),
-                    _ => None,
-                })
-                .collect();
-            let Some(least) = generating.iter().copied().reduce(f64::min) else {
-                break;
-            };
-            let wait = poller.observe(Instant::now(), least);
-            let mut stop = self.stop.clone();
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                _ = stop.wait_for(|s| *s) => return Ok(()),
-            }
-            let downloads = match self.api_call(|| self.client.list_downloads(uid)).await? {
-                Ok(downloads) => downloads,
-                Err(reason) => {
-                    // One poll answers for every waiting file: each fails.
-                    for (kind, state) in files.iter_mut() {
-                        if matches!(state, FileState::Created { .. }) {
-                            self.fail(uid, *kind, reason.clone())?;
-                            *state = FileState::Failed {
-                                reason: reason.clone(),
-                            };
-                        }
-                    }
-                    continue;
-                }
-            };
-            for (kind, state) in files.iter_mut() {
-                if matches!(state, FileState::Created { .. }) {
-                    *state = self.record_download(uid, *kind, &downloads, false)?;
-                    if let (FileState::Ready { .. }, Some(from)) = (&*state, first_percent) {
-                        self.pace.record(from, waiting_since.elapsed());
-                    }
-                }
-            }
-        }
-        // Fetch and verify.
-        for (kind, state) in files.iter_mut() {
-            if let FileState::Ready { url } = state.clone() {
-                *state = self.fetch(uid, *kind, &url, signing).await?;
-            }
-            if let FileState::Fetched { size, .. } = state.clone() {
-                *state = self.verify(uid, *kind, size).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The state after an answer that shows a download of `kind`.
-    fn record_download(
-        &self,
-        uid: &str,
-        kind: DownloadType,
-        downloads: &Downloads,
-        created: bool,
-    ) -> Result<FileState, ExportError> {
-        let Some(d) = downloads.get(kind) else {
-            let why = if created {
-                "the create answer has no such download"
-            } else {
-                "the download disappeared while generating"
-            };
-            self.fail(uid, kind, why.into())?;
-            return Ok(FileState::Failed { reason: why.into() });
-        };
-        match (&d.status, &d.url) {
-            (DownloadStatus::Ready, Some(url)) => {
-                self.store
-                    .apply(uid, kind, &Event::Ready { url: url.clone() })
-            }
-            (DownloadStatus::Error, _) => {
-                let reason = format!(
-                    "generation failed (status error at {}%)",
-                    d.percent_complete
-                );
-                self.fail(uid, kind, reason.clone())?;
-                Ok(FileState::Failed { reason })
-            }
-            // In progress, ready without a URL, or a status this version
-            // does not know: keep waiting.
-            _ => self.store.apply(
-                uid,
-                kind,
-                &Event::Created {
-                    percent: d.percent_complete,
-                },
-            ),
-        }
-    }
-
-    /// An API call, tried again by [`on_error`](Self::on_error):
-    /// `Ok(Err(reason))` when the files it was for fail.
-    async fn api_call<T, F, Fut>(&self, call: F) -> Result<Result<T, String>, ExportError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, Error>>,
-    {
-        let mut attempts = 0;
-        loop {
-            match call().await {
-                Ok(v) => {
-                    self.unreachable.store(0, Ordering::Relaxed);
-                    return Ok(Ok(v));
-                }
-                Err(e) => {
-                    if let Some(reason) = self.on_error(e, Step::Api, &mut attempts).await? {
-                        return Ok(Err(reason));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Decides what a failed step does: `Ok(None)` to try again (after
-    /// waiting), `Ok(Some(reason))` when the file fails, `Err` to stop the
-    /// run.
-    async fn on_error(
-        &self,
-        error: Error,
-        step: Step,
-        attempts: &mut u32,
-    ) -> Result<Option<String>, ExportError> {
-        match classify(&error, step) {
-            Class::Pause => {
-                if let Some(until) = self.limiter.paused_until() {
-                    (self.observer)(Progress::Paused {
-                        wait: until.saturating_duration_since(Instant::now()),
-                    });
-                }
-                self.limiter.wait_pause().await;
-                Ok(None)
-            }
-            Class::Transient { transport } => {
-                if transport {
-                    let n = self.unreachable.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n >= UNREACHABLE_AFTER {
-                        return Err(ExportError::Api {
-                            context: format!(
-                                "{n} transport failures in a row, the API or the download host is unreachable"
-                            ),
-                            source: Box::new(error),
-                        });
-                    }
-                }
-                *attempts += 1;
-                if *attempts >= STEP_ATTEMPTS {
-                    return Ok(Some(format!("{error} ({} tries)", *attempts)));
-                }
-                tokio::time::sleep(backoff(*attempts)).await;
-                Ok(None)
-            }
-            Class::Failed(reason) => Ok(Some(reason)),
-            Class::Fatal => Err(ExportError::Api {
-                context: "cannot go on".into(),
-                source: Box::new(error),
-            }),
-        }
-    }
-
-    async fn fetch(
-        &self,
-        uid: &str,
-        kind: DownloadType,
-        url: &str,
-        signing: Signing,
-    ) -> Result<FileState, ExportError> {
-        let path = self.path(uid, kind);
-        let _permit = self.transfers.acquire().await;
-        (self.observer)(Progress::TransferStarted {
-            video_id: uid.to_owned(),
-            kind,
-        });
-        let mut attempts = 0;
-        loop {
-            let observer = self.observer.clone();
-            let id = uid.to_owned();
-            let result = self
-                .client
-                .fetch_video_url(uid, url, signing, &path, move |bytes, total| {
-                    observer(Progress::Transfer {
-                        video_id: id.clone(),
-                        kind,
-                        bytes,
-                        total,
-                    });
-                })
-                .await;
-            (self.observer)(Progress::TransferEnded {
-                video_id: uid.to_owned(),
-                kind,
-            });
-            match result {
-                Ok(report) => {
-                    self.unreachable.store(0, Ordering::Relaxed);
-                    self.bytes
-                        .fetch_add(report.bytes - report.resumed_from, Ordering::Relaxed);
-                    return self
-                        .store
-                        .apply(uid, kind, &Event::Fetched { size: report.bytes });
-                }
-                Err(e) => {
-                    if let Some(reason) = self.on_error(e, Step::File, &mut attempts).await? {
-                        self.fail(uid, kind, reason.clone())?;
-                        return Ok(FileState::Failed { reason });
-                    }
-                }
-            }
-        }
-    }
-
-    async fn verify(
-        &self,
-        uid: &str,
-        kind: DownloadType,
-        size: u64,
-    ) -> Result<FileState, ExportError> {
-        let path = self.path(uid, kind);
-        let checked = {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || -> Result<String, String> {
-                let len = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
-                if len != size {
-                    return Err(format!("{len} bytes on disk, {size} fetched"));
-                }
-                media::check_file(&path).map_err(|e| e.to_string())?;
-                sha256_file(&path).map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("verifier panicked: {e}")))
-        };
-        match checked {
-            Ok(sha256) => {
-                let state = self
-                    .store
-                    .apply(uid, kind, &Event::Verified { size, sha256 })?;
-                self.done.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(
-                    video = uid,
-                    kind = type_name(kind),
-                    bytes = size,
-                    "file done"
-                );
-                (self.observer)(Progress::Done {
-                    video_id: uid.to_owned(),
-                    kind,
-                    bytes: size,
-                });
-                Ok(state)
-            }
-            Err(why) => {
-                // The file is not what it should be: it goes, so that a
-                // retry fetches it whole.
-                let _ = std::fs::remove_file(&path);
-                let reason = format!("verification failed: {why}");
-                self.fail(uid, kind, reason.clone())?;
-                Ok(FileState::Failed { reason })
-            }
-        }
-    }
-
-    /// Writes `<uid>.json` when every selected type of the video is done
-    /// (atomically: a temporary file, fsynced, renamed).
-    fn write_metadata(&self, uid: &str) -> Outcome {
-        match self.store.video(uid)? {
-            Some(row) => self.write_metadata_of(&row),
-            None => Ok(()),
-        }
-    }
-
-    fn write_metadata_of(&self, row: &VideoRow) -> Outcome {
-        let uid = row.uid.as_str();
-        let done: Vec<_> = row
-            .files
-            .iter()
-            .filter(|(k, _)| self.options.types.contains(k))
-            .collect();
-        if done.is_empty() || !done.iter().all(|(_, s)| s.is_done()) {
-            return Ok(());
-        }
-        let path = self.options.dir.join(format!("{uid}.json"));
-        let text = metadata_json(row);
-        if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
-            return Ok(());
-        }
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.options.dir)
-            .map_err(ExportError::io(&self.options.dir))?;
-        tmp.write_all(text.as_bytes())
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(ExportError::io(tmp.path()))?;
-        tmp.persist(&path)
-            .map_err(|e| ExportError::io(&path)(e.error))?;
-        Ok(())
-    }
-}
-
-/// `<uid>.json`: the video as listed (for a video given by id, its details
-/// from `GET …/stream/{id}`; `null` only when they could not be had), and
-/// per type the download's URL (unsigned: never a token), file, size and
-/// SHA-256.
-pub fn metadata_json(row: &VideoRow) -> String {
-    let video = row
-        .listed
-        .as_deref()
-        .and_then(|j| serde_json::value::RawValue::from_string(j.to_owned()).ok());
-    let mut downloads = serde_json::Map::new();
-    for (kind, state) in &row.files {
-        if let FileState::Done { url, size, sha256 } = state {
-            downloads.insert(
-                type_name(*kind).to_owned(),
-                serde_json::json!({
-                    "file": file_name(&row.uid, *kind),
-                    "url": url,
-                    "size": size,
-                    "sha256": sha256,
-                }),
-            );
-        }
-    }
-    #[derive(Serialize)]
-    struct Doc<'a> {
-        uid: &'a str,
-        video: Option<Box<serde_json::value::RawValue>>,
-        downloads: serde_json::Map<String, serde_json::Value>,
-    }
-    let mut text = serde_json::to_string_pretty(&Doc {
-        uid: &row.uid,
-        video,
-        downloads,
-    })
-    .unwrap_or_default();
-    text.push('\n');
-    text
 }
 
 fn flatten(joined: Result<Outcome, tokio::task::JoinError>) -> Outcome {

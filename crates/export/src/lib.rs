@@ -21,14 +21,17 @@
 //! # Ok(()) }
 //! ```
 
+mod driver;
 pub mod engine;
 pub mod error;
 pub mod limiter;
 pub mod lock;
 pub mod machine;
 pub mod poll;
+mod select;
 pub mod shard;
 pub mod state;
+pub mod transfer;
 
 pub use engine::{
     ExportOptions, Exporter, Failure, Observer, Planned, Progress, Selection, Summary, file_name,

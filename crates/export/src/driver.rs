@@ -1,0 +1,343 @@
+//! The per-file state machine driver: create, wait, then hand the file
+//! to the transfer; every step's failure classified, retried or recorded.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use cloudflare_stream_downloads::types::DownloadType;
+use cloudflare_stream_downloads::{DownloadStatus, Downloads, Error, Signing};
+
+use crate::engine::{Outcome, Progress, Run};
+use crate::error::ExportError;
+use crate::machine::{Event, FileState};
+use crate::poll::Poller;
+use crate::select::requires_signed_urls;
+use crate::state::VideoRow;
+
+/// How many times a step that failed for a transient reason (a 5xx, a cut
+/// connection, a timeout, after the client's own retries) is tried again
+/// before the file is recorded as failed.
+pub(crate) const STEP_ATTEMPTS: u32 = 3;
+
+/// Transport failures in a row (no request succeeding in between) after
+/// which the API is taken as unreachable and the run stops (exit 3).
+const UNREACHABLE_AFTER: u32 = 12;
+
+/// How a failed step goes on.
+#[derive(Debug)]
+pub(crate) enum Class {
+    /// A 429: wait for the shared pause, then again (not counted).
+    Pause,
+    /// Worth trying again (5xx, cut connection, timeout).
+    Transient { transport: bool },
+    /// This file failed, for this reason.
+    Failed(String),
+    /// The run cannot go on (disk full, the state unwritable).
+    Fatal,
+}
+
+/// Why a file fails when its video is not ready to stream (code 10011).
+pub(crate) const NOT_READY: &str = "not ready to stream";
+/// Why a file fails when the API does not know its video (404).
+pub(crate) const NOT_FOUND: &str = "video not found (deleted?)";
+
+/// Which request a step made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Api,
+    File,
+}
+
+pub(crate) fn classify(error: &Error, step: Step) -> Class {
+    use reqwest::StatusCode as S;
+    match error {
+        Error::RateLimited { .. } => Class::Pause,
+        Error::Timeout { .. } | Error::Connection { .. } => Class::Transient { transport: true },
+        Error::IncompleteFile { .. } => Class::Transient { transport: true },
+        Error::Api { status, errors, .. } => {
+            if *status == S::NOT_FOUND {
+                Class::Failed(NOT_FOUND.into())
+            } else if errors.iter().any(|m| m.code == 10011) {
+                Class::Failed(NOT_READY.into())
+            } else if status.is_server_error() {
+                Class::Transient { transport: false }
+            } else {
+                Class::Failed(error.to_string())
+            }
+        }
+        Error::UnexpectedResponse { status, .. } => match (step, status.as_u16()) {
+            (Step::File, 401 | 403) => {
+                Class::Failed(format!("requires signed URLs (HTTP {})", status.as_u16()))
+            }
+            (Step::File, 404 | 410) => Class::Failed(format!(
+                "download not found (HTTP {}; video deleted?)",
+                status.as_u16()
+            )),
+            (_, 408 | 409 | 500..=599) => Class::Transient { transport: false },
+            _ => Class::Failed(error.to_string()),
+        },
+        Error::DownloadFailed { .. }
+        | Error::WaitTimeout { .. }
+        | Error::InvalidInput { .. }
+        | Error::SignedUrlRefused { .. } => Class::Failed(error.to_string()),
+        Error::NoSpace { .. } | Error::Io { .. } | Error::FileBusy { .. } | Error::Config(_) => {
+            Class::Fatal
+        }
+        _ => Class::Failed(error.to_string()),
+    }
+}
+
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64 << attempt.min(6))
+}
+
+impl Run {
+    /// Whether the video's download URLs need a token: from its listed
+    /// JSON, or, for a video given by id, from its details (one API
+    /// request, also recorded for `<uid>.json`). `None` when the video is
+    /// gone: its pending files have failed.
+    pub(crate) async fn signing_of(
+        &self,
+        row: &VideoRow,
+        pending: &[(DownloadType, FileState)],
+    ) -> Result<Option<Signing>, ExportError> {
+        let uid = row.uid.as_str();
+        let listed = match &row.listed {
+            Some(json) => Some(json.clone()),
+            None => match self.api_call(|| self.client.video(uid)).await? {
+                Ok(video) => {
+                    let json = video.raw_json().to_owned();
+                    self.store.set_listed(uid, &json)?;
+                    Some(json)
+                }
+                Err(reason) if reason == NOT_FOUND => {
+                    for (kind, _) in pending {
+                        self.fail(uid, *kind, reason.clone())?;
+                    }
+                    return Ok(None);
+                }
+                // Details unavailable: the download host's 401 will tell.
+                Err(_) => None,
+            },
+        };
+        Ok(Some(match listed.as_deref().map(requires_signed_urls) {
+            Some(true) => Signing::Required,
+            _ => Signing::Auto,
+        }))
+    }
+
+    /// Takes each pending file of a video as far as it goes.
+    pub(crate) async fn advance(
+        &self,
+        uid: &str,
+        mut files: Vec<(DownloadType, FileState)>,
+        signing: Signing,
+    ) -> Outcome {
+        // Create. A reason that is the video's, not the download's (not
+        // ready to stream, gone), fails its other types without a request.
+        let mut video_failed: Option<String> = None;
+        for (kind, state) in files.iter_mut() {
+            if *state != FileState::Selected {
+                continue;
+            }
+            if let Some(reason) = &video_failed {
+                self.fail(uid, *kind, reason.clone())?;
+                *state = FileState::Failed {
+                    reason: reason.clone(),
+                };
+                continue;
+            }
+            if self.stopped() {
+                return Ok(());
+            }
+            *state = match self
+                .api_call(|| self.client.create_download(uid, *kind))
+                .await?
+            {
+                Ok(downloads) => self.record_download(uid, *kind, &downloads, true)?,
+                Err(reason) => {
+                    if reason == NOT_READY || reason == NOT_FOUND {
+                        video_failed = Some(reason.clone());
+                    }
+                    self.fail(uid, *kind, reason.clone())?;
+                    FileState::Failed { reason }
+                }
+            };
+        }
+        // Wait: one listing of the video's downloads answers for every type.
+        let mut poller = Poller::with_pace(self.options.poll, self.pace.get());
+        let waiting_since = Instant::now();
+        let first_percent = files
+            .iter()
+            .filter_map(|(_, s)| match s {
+                FileState::Created { percent } => Some(*percent),
+                _ => None,
+            })
+            .reduce(f64::min);
+        loop {
+            let generating: Vec<f64> = files
+                .iter()
+                .filter_map(|(_, s)| match s {
+                    FileState::Created { percent } => Some(*percent),
+                    _ => None,
+                })
+                .collect();
+            let Some(least) = generating.iter().copied().reduce(f64::min) else {
+                break;
+            };
+            let wait = poller.observe(Instant::now(), least);
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            }
+            let downloads = match self.api_call(|| self.client.list_downloads(uid)).await? {
+                Ok(downloads) => downloads,
+                Err(reason) => {
+                    // One poll answers for every waiting file: each fails.
+                    for (kind, state) in files.iter_mut() {
+                        if matches!(state, FileState::Created { .. }) {
+                            self.fail(uid, *kind, reason.clone())?;
+                            *state = FileState::Failed {
+                                reason: reason.clone(),
+                            };
+                        }
+                    }
+                    continue;
+                }
+            };
+            for (kind, state) in files.iter_mut() {
+                if matches!(state, FileState::Created { .. }) {
+                    *state = self.record_download(uid, *kind, &downloads, false)?;
+                    if let (FileState::Ready { .. }, Some(from)) = (&*state, first_percent) {
+                        self.pace.record(from, waiting_since.elapsed());
+                    }
+                }
+            }
+        }
+        // Fetch and verify.
+        for (kind, state) in files.iter_mut() {
+            if let FileState::Ready { url } = state.clone() {
+                *state = self.fetch(uid, *kind, &url, signing).await?;
+            }
+            if let FileState::Fetched { size, .. } = state.clone() {
+                *state = self.verify(uid, *kind, size).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The state after an answer that shows a download of `kind`.
+    fn record_download(
+        &self,
+        uid: &str,
+        kind: DownloadType,
+        downloads: &Downloads,
+        created: bool,
+    ) -> Result<FileState, ExportError> {
+        let Some(d) = downloads.get(kind) else {
+            let why = if created {
+                "the create answer has no such download"
+            } else {
+                "the download disappeared while generating"
+            };
+            self.fail(uid, kind, why.into())?;
+            return Ok(FileState::Failed { reason: why.into() });
+        };
+        match (&d.status, &d.url) {
+            (DownloadStatus::Ready, Some(url)) => {
+                self.store
+                    .apply(uid, kind, &Event::Ready { url: url.clone() })
+            }
+            (DownloadStatus::Error, _) => {
+                let reason = format!(
+                    "generation failed (status error at {}%)",
+                    d.percent_complete
+                );
+                self.fail(uid, kind, reason.clone())?;
+                Ok(FileState::Failed { reason })
+            }
+            // In progress, ready without a URL, or a status this version
+            // does not know: keep waiting.
+            _ => self.store.apply(
+                uid,
+                kind,
+                &Event::Created {
+                    percent: d.percent_complete,
+                },
+            ),
+        }
+    }
+
+    /// An API call, tried again by [`on_error`](Self::on_error):
+    /// `Ok(Err(reason))` when the files it was for fail.
+    pub(crate) async fn api_call<T, F, Fut>(
+        &self,
+        call: F,
+    ) -> Result<Result<T, String>, ExportError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut attempts = 0;
+        loop {
+            match call().await {
+                Ok(v) => {
+                    self.unreachable.store(0, Ordering::Relaxed);
+                    return Ok(Ok(v));
+                }
+                Err(e) => {
+                    if let Some(reason) = self.on_error(e, Step::Api, &mut attempts).await? {
+                        return Ok(Err(reason));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides what a failed step does: `Ok(None)` to try again (after
+    /// waiting), `Ok(Some(reason))` when the file fails, `Err` to stop the
+    /// run.
+    pub(crate) async fn on_error(
+        &self,
+        error: Error,
+        step: Step,
+        attempts: &mut u32,
+    ) -> Result<Option<String>, ExportError> {
+        match classify(&error, step) {
+            Class::Pause => {
+                if let Some(until) = self.limiter.paused_until() {
+                    (self.observer)(Progress::Paused {
+                        wait: until.saturating_duration_since(Instant::now()),
+                    });
+                }
+                self.limiter.wait_pause().await;
+                Ok(None)
+            }
+            Class::Transient { transport } => {
+                if transport {
+                    let n = self.unreachable.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n >= UNREACHABLE_AFTER {
+                        return Err(ExportError::Api {
+                            context: format!(
+                                "{n} transport failures in a row, the API or the download host is unreachable"
+                            ),
+                            source: Box::new(error),
+                        });
+                    }
+                }
+                *attempts += 1;
+                if *attempts >= STEP_ATTEMPTS {
+                    return Ok(Some(format!("{error} ({} tries)", *attempts)));
+                }
+                tokio::time::sleep(backoff(*attempts)).await;
+                Ok(None)
+            }
+            Class::Failed(reason) => Ok(Some(reason)),
+            Class::Fatal => Err(ExportError::Api {
+                context: "cannot go on".into(),
+                source: Box::new(error),
+            }),
+        }
+    }
+}

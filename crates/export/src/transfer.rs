@@ -1,0 +1,216 @@
+//! The transfer of a ready file to its destination, its verification,
+//! and the `<uid>.json` sidecar.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use cloudflare_stream_downloads::types::DownloadType;
+use cloudflare_stream_downloads::{Signing, media};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::driver::Step;
+use crate::engine::{Outcome, Progress, Run, file_name};
+use crate::error::ExportError;
+use crate::machine::{Event, FileState};
+use crate::state::{VideoRow, type_name};
+
+pub(crate) fn file_has_size(path: &Path, size: u64) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size)
+}
+
+/// SHA-256 of a file, lowercase hex (1 MiB reads).
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+impl Run {
+    pub(crate) async fn fetch(
+        &self,
+        uid: &str,
+        kind: DownloadType,
+        url: &str,
+        signing: Signing,
+    ) -> Result<FileState, ExportError> {
+        let path = self.path(uid, kind);
+        let _permit = self.transfers.acquire().await;
+        (self.observer)(Progress::TransferStarted {
+            video_id: uid.to_owned(),
+            kind,
+        });
+        let mut attempts = 0;
+        loop {
+            let observer = self.observer.clone();
+            let id = uid.to_owned();
+            let result = self
+                .client
+                .fetch_video_url(uid, url, signing, &path, move |bytes, total| {
+                    observer(Progress::Transfer {
+                        video_id: id.clone(),
+                        kind,
+                        bytes,
+                        total,
+                    });
+                })
+                .await;
+            (self.observer)(Progress::TransferEnded {
+                video_id: uid.to_owned(),
+                kind,
+            });
+            match result {
+                Ok(report) => {
+                    self.unreachable.store(0, Ordering::Relaxed);
+                    self.bytes
+                        .fetch_add(report.bytes - report.resumed_from, Ordering::Relaxed);
+                    return self
+                        .store
+                        .apply(uid, kind, &Event::Fetched { size: report.bytes });
+                }
+                Err(e) => {
+                    if let Some(reason) = self.on_error(e, Step::File, &mut attempts).await? {
+                        self.fail(uid, kind, reason.clone())?;
+                        return Ok(FileState::Failed { reason });
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn verify(
+        &self,
+        uid: &str,
+        kind: DownloadType,
+        size: u64,
+    ) -> Result<FileState, ExportError> {
+        let path = self.path(uid, kind);
+        let checked = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || -> Result<String, String> {
+                let len = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+                if len != size {
+                    return Err(format!("{len} bytes on disk, {size} fetched"));
+                }
+                media::check_file(&path).map_err(|e| e.to_string())?;
+                sha256_file(&path).map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("verifier panicked: {e}")))
+        };
+        match checked {
+            Ok(sha256) => {
+                let state = self
+                    .store
+                    .apply(uid, kind, &Event::Verified { size, sha256 })?;
+                self.done.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    video = uid,
+                    kind = type_name(kind),
+                    bytes = size,
+                    "file done"
+                );
+                (self.observer)(Progress::Done {
+                    video_id: uid.to_owned(),
+                    kind,
+                    bytes: size,
+                });
+                Ok(state)
+            }
+            Err(why) => {
+                // The file is not what it should be: it goes, so that a
+                // retry fetches it whole.
+                let _ = std::fs::remove_file(&path);
+                let reason = format!("verification failed: {why}");
+                self.fail(uid, kind, reason.clone())?;
+                Ok(FileState::Failed { reason })
+            }
+        }
+    }
+
+    /// Writes `<uid>.json` when every selected type of the video is done
+    /// (atomically: a temporary file, fsynced, renamed).
+    pub(crate) fn write_metadata(&self, uid: &str) -> Outcome {
+        match self.store.video(uid)? {
+            Some(row) => self.write_metadata_of(&row),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn write_metadata_of(&self, row: &VideoRow) -> Outcome {
+        let uid = row.uid.as_str();
+        let done: Vec<_> = row
+            .files
+            .iter()
+            .filter(|(k, _)| self.options.types.contains(k))
+            .collect();
+        if done.is_empty() || !done.iter().all(|(_, s)| s.is_done()) {
+            return Ok(());
+        }
+        let path = self.options.dir.join(format!("{uid}.json"));
+        let text = metadata_json(row);
+        if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
+            return Ok(());
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.options.dir)
+            .map_err(ExportError::io(&self.options.dir))?;
+        tmp.write_all(text.as_bytes())
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(ExportError::io(tmp.path()))?;
+        tmp.persist(&path)
+            .map_err(|e| ExportError::io(&path)(e.error))?;
+        Ok(())
+    }
+}
+
+/// `<uid>.json`: the video as listed (for a video given by id, its details
+/// from `GET …/stream/{id}`; `null` only when they could not be had), and
+/// per type the download's URL (unsigned: never a token), file, size and
+/// SHA-256.
+pub fn metadata_json(row: &VideoRow) -> String {
+    let video = row
+        .listed
+        .as_deref()
+        .and_then(|j| serde_json::value::RawValue::from_string(j.to_owned()).ok());
+    let mut downloads = serde_json::Map::new();
+    for (kind, state) in &row.files {
+        if let FileState::Done { url, size, sha256 } = state {
+            downloads.insert(
+                type_name(*kind).to_owned(),
+                serde_json::json!({
+                    "file": file_name(&row.uid, *kind),
+                    "url": url,
+                    "size": size,
+                    "sha256": sha256,
+                }),
+            );
+        }
+    }
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        uid: &'a str,
+        video: Option<Box<serde_json::value::RawValue>>,
+        downloads: serde_json::Map<String, serde_json::Value>,
+    }
+    let mut text = serde_json::to_string_pretty(&Doc {
+        uid: &row.uid,
+        video,
+        downloads,
+    })
+    .unwrap_or_default();
+    text.push('\n');
+    text
+}
