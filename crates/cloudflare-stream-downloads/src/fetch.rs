@@ -753,3 +753,174 @@ async fn sync_parent(path: &Path) {
         let _ = dir.sync_all().await;
     }
 }
+
+/// An open answer of the download host (see [`Client::open_video_url`]):
+/// the body is read chunk by chunk, so memory does not depend on the file's
+/// size. Its `Debug` shows no URL (a signed one carries a token).
+pub struct FileStream {
+    response: reqwest::Response,
+    request: RequestSummary,
+    /// Offset in the file of the body's first byte (`from` of the call, or
+    /// 0 when the host sent the whole file instead).
+    pub start: u64,
+    /// The whole file's size, when the host said it (`Content-Length` of a
+    /// 200, the total of a 206's `Content-Range`).
+    pub total: Option<u64>,
+    /// The host's `ETag`, if any.
+    pub etag: Option<String>,
+    /// The host's `Last-Modified`, if any.
+    pub last_modified: Option<String>,
+}
+
+impl std::fmt::Debug for FileStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStream")
+            .field("request", &self.request)
+            .field("start", &self.start)
+            .field("total", &self.total)
+            .field("etag", &self.etag)
+            .field("last_modified", &self.last_modified)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileStream {
+    /// The next piece of the body; `None` at its end. A cut connection or
+    /// a read timeout is [`Error::Connection`] or [`Error::Timeout`].
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, Error> {
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&self.request, 1, e))
+    }
+
+    /// The value to resume this file with (`If-Range`): the strong `ETag`,
+    /// else `Last-Modified`.
+    pub fn validator(&self) -> Option<&str> {
+        self.etag
+            .as_deref()
+            .filter(|e| !e.starts_with("W/"))
+            .or(self.last_modified.as_deref())
+    }
+}
+
+fn transport_error(request: &RequestSummary, attempts: u32, e: reqwest::Error) -> Error {
+    if e.is_timeout() {
+        Error::Timeout {
+            request: request.clone(),
+            attempts,
+        }
+    } else {
+        Error::Connection {
+            request: request.clone(),
+            attempts,
+            source: e.without_url(),
+        }
+    }
+}
+
+impl Client {
+    /// Opens `video_id`'s download at `url` (the unsigned URL the API
+    /// returned) from byte `from`, for a caller that streams the body
+    /// somewhere else than a local file (an object store). Signing works as
+    /// in [`fetch_video_url`](Self::fetch_video_url): a fresh token per
+    /// call, one new token after a refusal, then
+    /// [`Error::SignedUrlRefused`].
+    ///
+    /// With `from > 0` it asks for `Range: bytes=from-`, with `If-Range:
+    /// if_range` when given: the answer is a 206 from `from`, or a 200 with
+    /// the whole file (`start == 0`) when the file changed; the caller
+    /// starts over then. One request, no retry: the caller resumes from
+    /// what it kept (its own retry loop). Any other status is
+    /// [`Error::UnexpectedResponse`] with a snippet of the body.
+    pub async fn open_video_url(
+        &self,
+        video_id: &str,
+        url: &str,
+        signing: Signing,
+        from: u64,
+        if_range: Option<&str>,
+    ) -> Result<FileStream, Error> {
+        let url = check_file_url(url)?;
+        if signing != Signing::Never {
+            crate::ids::check_id("video id", video_id)?;
+        }
+        let request = RequestSummary {
+            method: "GET".into(),
+            path: url.path().to_owned(),
+        };
+        let mut signed = signing == Signing::Required;
+        let mut refusals = 0u32;
+        loop {
+            let get_url = if signed {
+                crate::signing::signed_url(&url, &self.token(video_id).await?)?
+            } else {
+                url.clone()
+            };
+            let mut get = self.shared.files.get(get_url);
+            if from > 0 {
+                get = get.header(RANGE, format!("bytes={from}-"));
+                if let Some(v) = if_range {
+                    get = get.header(IF_RANGE, v);
+                }
+            }
+            let response = get
+                .send()
+                .await
+                .map_err(|e| transport_error(&request, 1, e))?;
+            let status = response.status();
+            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                && signing != Signing::Never
+            {
+                if signed {
+                    refusals += 1;
+                }
+                if refusals < 2 {
+                    tracing::info!(
+                        status = status.as_u16(),
+                        "the download host wants a (new) signed URL; making a token"
+                    );
+                    signed = true;
+                    continue;
+                }
+                return Err(Error::SignedUrlRefused {
+                    request,
+                    status,
+                    video_id: video_id.to_owned(),
+                    key_id: self.signing_key().map(|k| k.id().to_owned()),
+                });
+            }
+            let (start, total) = match status {
+                StatusCode::OK => (0, header_u64(&response, CONTENT_LENGTH)),
+                StatusCode::PARTIAL_CONTENT if from > 0 => match content_range(&response) {
+                    Some((start, total)) if start == from => (start, total),
+                    _ => {
+                        return Err(unexpected(
+                            &request,
+                            &response,
+                            "206 without a Content-Range from the offset asked",
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(Error::UnexpectedResponse {
+                        request,
+                        status,
+                        content_type: content_type(&response),
+                        body_snippet: crate::client::snippet(
+                            &response.bytes().await.unwrap_or_default(),
+                        ),
+                    });
+                }
+            };
+            return Ok(FileStream {
+                etag: header_text(&response, ETAG),
+                last_modified: header_text(&response, LAST_MODIFIED),
+                response,
+                request,
+                start,
+                total,
+            });
+        }
+    }
+}

@@ -67,7 +67,8 @@ pub use credentials::{
 pub use downloads::Downloads;
 pub use error::{Error, RequestSummary};
 pub use fetch::{
-    FetchReport, PartSource, RESUME_OVERLAP, Signing, check_destination, part_path, source_path,
+    FetchReport, FileStream, PartSource, RESUME_OVERLAP, Signing, check_destination, part_path,
+    source_path,
 };
 pub use gate::{Admission, RequestGate};
 pub use generated::types;
