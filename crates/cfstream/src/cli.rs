@@ -230,7 +230,17 @@ DIR receives <uid>.mp4 / <uid>.m4a, <uid>.json (the video as listed, and per
 type the download's url, size and sha256) and cfstream-export.sqlite (the
 run's state: run again to resume; `sqlite3` can read it).
 
-The API budget is per user: with N machines (--shard K/N), divide --rate by N.
+With --dest, the bucket receives the same objects (PREFIX/<uid>.mp4, .m4a,
+.json) and nothing else; the state lives in a local file (--state). The
+bucket is the truth: a run on a fresh machine reads it back first and
+downloads nothing that is complete there. Credentials: AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL (s3://;
+r2:// takes R2's key pair there, and its endpoint from the account id);
+GOOGLE_SERVICE_ACCOUNT (gs://); AZURE_STORAGE_ACCOUNT_NAME and
+AZURE_STORAGE_ACCOUNT_KEY (az://).
+
+The API budget is per user: with N shards each process takes 1/N of --rate's
+default (1000/5m); an explicit --rate is this process's own.
 
 Exit status: 0 every selected file is on disk and verified, 1 some files
 failed (listed in the summary), 2 usage or invalid input (checked before any
@@ -242,10 +252,21 @@ Environment: the CLOUDFLARE_* variables of `cfstream --help`.";
 /// `export`.
 #[derive(ClapArgs, Debug, Clone)]
 #[command(group(clap::ArgGroup::new("selection").required(true).args(["video_ids", "from_file", "all"])))]
+#[command(group(clap::ArgGroup::new("destination").required(true).args(["dir", "dest"])))]
 pub struct ExportArgs {
     /// The export directory (created if needed).
     #[arg(long, value_name = "DIR")]
-    pub dir: PathBuf,
+    pub dir: Option<PathBuf>,
+    /// An object store instead: s3://BUCKET/PREFIX, r2://BUCKET/PREFIX,
+    /// gs://BUCKET/PREFIX, az://CONTAINER/PREFIX (or file:///DIR, the same
+    /// as --dir). Credentials from the environment (see below).
+    #[arg(long, value_name = "URL")]
+    pub dest: Option<String>,
+    /// With --dest: the run's state database (default: under
+    /// $XDG_STATE_HOME/cfstream, named from the URL). The bucket is the
+    /// truth: a new, empty state is rebuilt from it.
+    #[arg(long, requires = "dest", value_name = "FILE")]
+    pub state: Option<PathBuf>,
     /// The videos to export.
     #[arg(value_name = "VIDEO_ID")]
     pub video_ids: Vec<String>,
@@ -274,12 +295,20 @@ pub struct ExportArgs {
     /// Concurrent file downloads (1-64).
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub transfers: u16,
-    /// API requests allowed (all of them: listing, creates, polls), e.g. 1000/5m.
-    #[arg(long, default_value = "1000/5m", value_name = "N/DURATION")]
-    pub rate: cfstream_export::Rate,
-    /// This machine's share of the selection, 1-based, e.g. 2/3.
-    #[arg(long, default_value = "1/1", value_name = "K/N")]
-    pub shard: cfstream_export::Shard,
+    /// API requests allowed to this process (all of them: listing, creates,
+    /// polls), e.g. 1000/5m [default: 1000/5m divided by the number of
+    /// shards: the budget is the account's].
+    #[arg(long, value_name = "N/DURATION")]
+    pub rate: Option<cfstream_export::Rate>,
+    /// This machine's share of the selection, 1-based, e.g. 2/3; or `auto`:
+    /// from the batch engine's environment (Kubernetes Indexed Job, AWS
+    /// Batch array job, Cloud Run job, Google Batch).
+    #[arg(long, default_value = "1/1", value_name = "K/N|auto")]
+    pub shard: String,
+    /// With --shard auto: the number of shards, for engines that do not
+    /// give it (Kubernetes: the Job's completions).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
     /// Try again the files that failed in an earlier run (else they are skipped).
     #[arg(long)]
     pub retry_failed: bool,

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cfstream_export::{ExportError, ExportOptions, Exporter, Progress, Selection, Summary};
+use cfstream_export::{
+    Destination, ExportError, ExportOptions, Exporter, Progress, Selection, Shard, Summary,
+};
 use cloudflare_stream_downloads::types::DownloadType;
 use cloudflare_stream_downloads::{Error, VideoQuery};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -42,7 +44,23 @@ fn read_ids(path: &Path) -> Result<Vec<String>, Error> {
     Ok(ids)
 }
 
-fn options(args: &ExportArgs) -> Result<ExportOptions, Error> {
+/// `--shard K/N`, or `auto` from the batch engine's environment.
+fn shard(args: &ExportArgs) -> Result<Shard, Error> {
+    let invalid = |reason: String| Error::InvalidInput {
+        what: "--shard",
+        reason,
+    };
+    if args.shard == "auto" {
+        return Shard::from_batch_env(|name| std::env::var(name).ok(), args.shards)
+            .map_err(invalid);
+    }
+    if args.shards.is_some() {
+        return Err(invalid("--shards goes with --shard auto".into()));
+    }
+    args.shard.parse().map_err(invalid)
+}
+
+fn options(args: &ExportArgs, account_id: Option<&str>) -> Result<ExportOptions, Error> {
     // (clap's `requires` counts the flag's default value as present.)
     let filtered = args.status.is_some()
         || args.created_after.is_some()
@@ -74,11 +92,34 @@ fn options(args: &ExportArgs) -> Result<ExportOptions, Error> {
     } else {
         Selection::Ids(args.video_ids.clone())
     };
-    let mut options = ExportOptions::new(&args.dir, selection);
+    let shard = shard(args)?;
+    let dest = match (&args.dir, &args.dest) {
+        (Some(dir), _) => Destination::Dir(dir.clone()),
+        (None, Some(url)) => Destination::parse(url, account_id).map_err(|e| match e {
+            ExportError::InvalidInput { what, reason } => Error::InvalidInput { what, reason },
+            other => Error::InvalidInput {
+                what: "--dest",
+                reason: other.to_string(),
+            },
+        })?,
+        (None, None) => {
+            return Err(Error::InvalidInput {
+                what: "destination",
+                reason: "--dir or --dest is required".into(),
+            });
+        }
+    };
+    let mut options = ExportOptions::to(dest, selection);
+    options.state = args.state.clone();
     options.types = args.kind.types();
     options.transfers = usize::from(args.transfers);
-    options.rate = args.rate;
-    options.shard = args.shard;
+    // The budget is the account's: each of N shards takes 1/N of the
+    // default; an explicit --rate is this process's.
+    options.rate = args.rate.unwrap_or(cfstream_export::Rate {
+        requests: (cfstream_export::Rate::DEFAULT.requests / shard.n).max(1),
+        per: cfstream_export::Rate::DEFAULT.per,
+    });
+    options.shard = shard;
     options.retry_failed = args.retry_failed;
     options.dry_run = args.dry_run;
     options.poll = args.poll;
@@ -87,7 +128,7 @@ fn options(args: &ExportArgs) -> Result<ExportOptions, Error> {
 
 /// Runs the export; returns the exit status.
 pub async fn run(global: &Global, args: ExportArgs, out: &Output) -> Result<u8, Error> {
-    let options = options(&args)?;
+    let options = options(&args, global.account_id.as_deref())?;
     let exporter = match Exporter::new(options) {
         Ok(exporter) => exporter,
         Err(e) => return Ok(failed(&e)),
@@ -149,6 +190,7 @@ fn failed(e: &ExportError) -> u8 {
 fn exit_for(e: &ExportError) -> u8 {
     match e {
         ExportError::Api { source, .. } => crate::exit_for(source) as u8,
+        e if e.destination_unreachable() => crate::Exit::Transport as u8,
         _ => crate::Exit::Usage as u8,
     }
 }
@@ -202,7 +244,11 @@ fn write_report(
     writeln!(
         w,
         "{}: {} done, {} skipped (already done), {} failed of {} file(s); {} written; {} API request(s) ({per_video:.2} per video{}); {:.1} s",
-        args.dir.display(),
+        args.dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .or_else(|| args.dest.clone())
+            .unwrap_or_default(),
         summary.done,
         summary.skipped,
         summary.failed.len(),
@@ -280,13 +326,24 @@ impl Bars {
     }
 
     fn on(&self, event: Progress, json: bool) {
-        if let Progress::SignedVideos {
-            videos,
-            signing_key,
-        } = &event
-        {
+        let notice = match &event {
+            Progress::SignedVideos {
+                videos,
+                signing_key,
+            } => Some(signed_notice(*videos, *signing_key)),
+            Progress::Destination {
+                state,
+                objects,
+                adopted,
+                aborted,
+            } => Some(format!(
+                "state: {} ({objects} object(s) under the prefix; {adopted} file(s) found complete there; {aborted} upload(s) left by another run aborted)",
+                state.display()
+            )),
+            _ => None,
+        };
+        if let Some(text) = notice {
             // Said once, at the start, whatever the output.
-            let text = signed_notice(*videos, *signing_key);
             match &self.inner {
                 Some(b) => {
                     let _ = b.multi.println(text);
@@ -369,7 +426,7 @@ impl Bars {
                     .multi
                     .println(format!("failed {} {}: {}", f.video_id, f.kind, f.reason));
             }
-            Progress::SignedVideos { .. } => {}
+            Progress::SignedVideos { .. } | Progress::Destination { .. } => {}
             Progress::Paused { wait } => {
                 b.overall.set_prefix(format!(
                     "rate limited (429): every worker pauses {} s",

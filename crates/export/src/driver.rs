@@ -215,13 +215,10 @@ impl Run {
                 }
             }
         }
-        // Fetch and verify.
+        // Transfer and verify.
         for (kind, state) in files.iter_mut() {
-            if let FileState::Ready { url } = state.clone() {
-                *state = self.fetch(uid, *kind, &url, signing).await?;
-            }
-            if let FileState::Fetched { size, .. } = state.clone() {
-                *state = self.verify(uid, *kind, size).await?;
+            if matches!(state, FileState::Ready { .. } | FileState::Fetched { .. }) {
+                *state = self.transfer(uid, *kind, state.clone(), signing).await?;
             }
         }
         Ok(())

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::dest::{Destination, default_state_path};
 use crate::error::ExportError;
 use crate::limiter::{Limiter, Rate, counted};
 use crate::lock::DirLock;
@@ -48,8 +49,12 @@ pub enum Selection {
 /// export`.
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
-    /// The export directory.
-    pub dir: PathBuf,
+    /// Where the files go: a directory, or an object store.
+    pub dest: Destination,
+    /// Where the run's state lives, for an object-store destination
+    /// (default: [`default_state_path`] of its URL). A directory keeps its
+    /// state inside it (`cfstream-export.sqlite`); this is ignored then.
+    pub state: Option<PathBuf>,
     /// Which videos.
     pub selection: Selection,
     /// Which files of each video.
@@ -73,8 +78,14 @@ pub struct ExportOptions {
 impl ExportOptions {
     /// `default` files of `selection` into `dir`, 4 transfers, 1000/5m.
     pub fn new(dir: impl Into<PathBuf>, selection: Selection) -> Self {
+        Self::to(Destination::Dir(dir.into()), selection)
+    }
+
+    /// [`new`](Self::new), into `dest`.
+    pub fn to(dest: Destination, selection: Selection) -> Self {
         Self {
-            dir: dir.into(),
+            dest,
+            state: None,
             selection,
             types: vec![DownloadType::Default],
             transfers: 4,
@@ -234,6 +245,19 @@ pub enum Progress {
         /// A signing key is configured (no API request per token).
         signing_key: bool,
     },
+    /// An object-store destination was read back before the run (its
+    /// state may be new: a fresh machine).
+    Destination {
+        /// The state database used.
+        state: PathBuf,
+        /// Objects listed under the prefix.
+        objects: u64,
+        /// Files found complete there (their sidecars) that the state did
+        /// not have as done.
+        adopted: u64,
+        /// Multipart uploads of this shard left open by another run, aborted.
+        aborted: u64,
+    },
     /// Every worker pauses after a 429.
     Paused {
         /// For how long.
@@ -343,16 +367,38 @@ impl Exporter {
         // Counts of this run only (an exporter can run more than once).
         let (requests_before, limited_before) =
             (self.limiter.requests(), self.limiter.rate_limited());
-        let dir = &self.options.dir;
         if self.options.dry_run {
             let mut summary = self.dry_run(&client, observer, stop, started).await?;
             summary.api_requests -= requests_before;
             return Ok(summary);
         }
-        std::fs::create_dir_all(dir).map_err(ExportError::io(dir))?;
-        let _lock = DirLock::acquire(dir)?;
-        let store = Store::open(&dir.join(STATE_FILE))?;
+        let state_path = self.state_path();
+        let _lock = match &self.options.dest {
+            Destination::Dir(dir) => {
+                std::fs::create_dir_all(dir).map_err(ExportError::io(dir))?;
+                DirLock::acquire(dir)?
+            }
+            Destination::Store(dest) => {
+                // Before any Stream request: the bucket takes a write.
+                dest.preflight().await?;
+                let parent = state_path.parent().unwrap_or(std::path::Path::new("."));
+                std::fs::create_dir_all(parent).map_err(ExportError::io(parent))?;
+                DirLock::acquire_for(&state_path)?
+            }
+        };
+        let store = Store::open(&state_path)?;
         let run_id = store.begin_run(&self.describe())?;
+        if let Destination::Store(dest) = &self.options.dest {
+            let found =
+                crate::reconcile::from_destination(dest, &store, run_id, self.options.shard)
+                    .await?;
+            (observer)(Progress::Destination {
+                state: state_path.clone(),
+                objects: found.objects,
+                adopted: found.adopted,
+                aborted: found.aborted,
+            });
+        }
         let run = Arc::new(Run {
             client,
             store,
@@ -381,7 +427,16 @@ impl Exporter {
                 signing_key: run.client.signing_key().is_some(),
             });
         }
-        let result = run.clone().process(run_id).await;
+        let mut result = run.clone().process(run_id).await;
+        if let Destination::Store(dest) = &self.options.dest {
+            // A run ends with none of its uploads open (incomplete uploads
+            // cost storage): those left are of failed or interrupted files.
+            if let Err(e) = dest.abort_recorded(&run.store).await
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
         let mut failed = std::mem::take(&mut *run.failed.lock().unwrap_or_else(|p| p.into_inner()));
         failed.sort_by(|a, b| (&a.video_id, a.kind).cmp(&(&b.video_id, b.kind)));
         let summary = Summary {
@@ -406,6 +461,18 @@ impl Exporter {
         result.map(|()| summary)
     }
 
+    /// The state database's path.
+    pub fn state_path(&self) -> PathBuf {
+        match &self.options.dest {
+            Destination::Dir(dir) => dir.join(STATE_FILE),
+            Destination::Store(dest) => self
+                .options
+                .state
+                .clone()
+                .unwrap_or_else(|| default_state_path(&dest.url)),
+        }
+    }
+
     fn describe(&self) -> String {
         let o = &self.options;
         serde_json::json!({
@@ -417,6 +484,7 @@ impl Exporter {
             "transfers": o.transfers,
             "rate": o.rate.to_string(),
             "shard": o.shard.to_string(),
+            "dest": o.dest.to_string(),
             "retry_failed": o.retry_failed,
             "pid": std::process::id(),
         })
@@ -432,7 +500,7 @@ impl Exporter {
         stop: watch::Receiver<bool>,
         started: Instant,
     ) -> Result<Summary, ExportError> {
-        let store = Store::open_read_only(&self.options.dir.join(STATE_FILE))?;
+        let store = Store::open_read_only(&self.state_path())?;
         let mut summary = Summary {
             plan: Some(Vec::new()),
             ..Summary::default()
@@ -454,7 +522,18 @@ impl Exporter {
                         .unwrap_or(FileState::Selected);
                     let action = match state {
                         FileState::Done { size, .. } => {
-                            if file_has_size(&self.options.dir.join(file_name(&uid, *kind)), size) {
+                            let there = match (&self.options.dest, &store) {
+                                (Destination::Dir(dir), _) => {
+                                    file_has_size(&dir.join(file_name(&uid, *kind)), size)
+                                }
+                                // The state's last listing of the bucket.
+                                (Destination::Store(dest), Some(s)) => {
+                                    let key = dest.key(&file_name(&uid, *kind));
+                                    s.object_size(key.as_ref())? == Some(size)
+                                }
+                                (Destination::Store(_), None) => false,
+                            };
+                            if there {
                                 summary.skipped += 1;
                                 "skip"
                             } else {
@@ -506,8 +585,22 @@ impl Exporter {
 }
 
 impl Run {
-    pub(crate) fn path(&self, uid: &str, kind: DownloadType) -> PathBuf {
-        self.options.dir.join(file_name(uid, kind))
+    /// Whether the destination holds `uid`'s file of `kind` with `size`
+    /// bytes: on disk, or in the bucket (as listed at the start of the run,
+    /// and written since).
+    pub(crate) fn has_file(
+        &self,
+        uid: &str,
+        kind: DownloadType,
+        size: u64,
+    ) -> Result<bool, ExportError> {
+        Ok(match &self.options.dest {
+            Destination::Dir(dir) => file_has_size(&dir.join(file_name(uid, kind)), size),
+            Destination::Store(dest) => {
+                let key = dest.key(&file_name(uid, kind));
+                self.store.object_size(key.as_ref())? == Some(size)
+            }
+        })
     }
 
     pub(crate) fn stopped(&self) -> bool {
@@ -527,7 +620,7 @@ impl Run {
             for row in page {
                 // Done videos are settled here, without a task: a re-run
                 // of a finished export of 100,000 videos is 100,000 stats.
-                if self.settle_done(&row)? {
+                if self.settle_done(&row).await? {
                     continue;
                 }
                 while tasks.len() >= self.options.in_flight {
@@ -592,7 +685,7 @@ impl Run {
     /// Whether every selected file of the video is done and on disk with
     /// its recorded size; if so, counts them as skipped and makes sure the
     /// `.json` is there and current. No request, no task.
-    fn settle_done(&self, row: &VideoRow) -> Result<bool, ExportError> {
+    async fn settle_done(&self, row: &VideoRow) -> Result<bool, ExportError> {
         let selected = || {
             row.files
                 .iter()
@@ -603,8 +696,7 @@ impl Run {
         }
         for (kind, state) in selected() {
             match state {
-                FileState::Done { size, .. }
-                    if file_has_size(&self.path(&row.uid, *kind), *size) => {}
+                FileState::Done { size, .. } if self.has_file(&row.uid, *kind, *size)? => {}
                 _ => return Ok(false),
             }
         }
@@ -617,7 +709,7 @@ impl Run {
                 });
             }
         }
-        self.write_metadata_of(row)?;
+        self.write_metadata_of(row, true).await?;
         Ok(true)
     }
 
@@ -630,9 +722,8 @@ impl Run {
             .iter()
             .filter(|(k, _)| self.options.types.contains(k))
         {
-            let path = self.path(uid, *kind);
             let state = match state {
-                FileState::Done { size, .. } if file_has_size(&path, *size) => {
+                FileState::Done { size, .. } if self.has_file(uid, *kind, *size)? => {
                     self.skipped.fetch_add(1, Ordering::Relaxed);
                     (self.observer)(Progress::Skipped {
                         video_id: uid.to_owned(),
@@ -641,7 +732,7 @@ impl Run {
                     continue;
                 }
                 FileState::Done { .. } => self.store.apply(uid, *kind, &Event::Vanished)?,
-                FileState::Fetched { size, .. } if !file_has_size(&path, *size) => {
+                FileState::Fetched { size, .. } if !self.has_file(uid, *kind, *size)? => {
                     self.store.apply(uid, *kind, &Event::Vanished)?
                 }
                 FileState::Failed { reason } if !self.options.retry_failed => {
@@ -659,11 +750,11 @@ impl Run {
         }
         if !pending.is_empty() {
             let Some(signing) = self.signing_of(row, &pending).await? else {
-                return self.write_metadata(uid);
+                return self.write_metadata(uid).await;
             };
             self.advance(uid, pending, signing).await?;
         }
-        self.write_metadata(uid)
+        self.write_metadata(uid).await
     }
 }
 

@@ -75,6 +75,19 @@ pub enum ExportError {
         reason: String,
     },
 
+    /// The destination (an object store) refused or failed a request,
+    /// after the store client's own retries.
+    #[error("destination {url}: {doing}: {source}")]
+    Destination {
+        /// The destination's URL.
+        url: String,
+        /// What the run was doing.
+        doing: String,
+        /// The store's error.
+        #[source]
+        source: Box<object_store::Error>,
+    },
+
     /// The selection (the listing) failed, or the API stayed unreachable:
     /// a failure of the run as a whole, not of one video.
     #[error("{context}: {source}")]
@@ -88,6 +101,13 @@ pub enum ExportError {
 }
 
 impl ExportError {
+    /// Whether the error is the destination being unreachable (exit 3),
+    /// rather than refused or misconfigured (exit 2).
+    pub fn destination_unreachable(&self) -> bool {
+        matches!(self, ExportError::Destination { source, .. }
+            if matches!(**source, object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }))
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| ExportError::Io { path, source }

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod dest;
 mod driver;
 pub mod engine;
 pub mod error;
@@ -28,11 +29,14 @@ pub mod limiter;
 pub mod lock;
 pub mod machine;
 pub mod poll;
+pub mod reconcile;
 mod select;
 pub mod shard;
 pub mod state;
+pub mod store;
 pub mod transfer;
 
+pub use dest::{Destination, default_state_path};
 pub use engine::{
     ExportOptions, Exporter, Failure, Observer, Planned, Progress, Selection, Summary, file_name,
 };

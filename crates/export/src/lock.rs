@@ -21,7 +21,18 @@ pub struct DirLock {
 impl DirLock {
     /// Locks `dir`, or fails at once with [`ExportError::Busy`].
     pub fn acquire(dir: &Path) -> Result<Self, ExportError> {
-        let path = dir.join(LOCK_FILE);
+        Self::acquire_at(dir.join(LOCK_FILE), dir)
+    }
+
+    /// Locks the state database `state` of an object-store destination
+    /// (`<state>.lock`): one run per state.
+    pub fn acquire_for(state: &Path) -> Result<Self, ExportError> {
+        let mut name = state.as_os_str().to_owned();
+        name.push(".lock");
+        Self::acquire_at(name.into(), state)
+    }
+
+    fn acquire_at(path: std::path::PathBuf, dir: &Path) -> Result<Self, ExportError> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

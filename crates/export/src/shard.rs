@@ -94,3 +94,182 @@ mod tests {
         assert_eq!(Shard::share_of(uid, 2), 2);
     }
 }
+
+/// The batch engines `--shard auto` reads, in this order: (index variable,
+/// count variable, whether the index is 0-based).
+pub const BATCH_ENGINES: &[(&str, &str, &str)] = &[
+    ("Kubernetes Indexed Job", "JOB_COMPLETION_INDEX", ""),
+    (
+        "AWS Batch array job",
+        "AWS_BATCH_JOB_ARRAY_INDEX",
+        "AWS_BATCH_JOB_ARRAY_SIZE",
+    ),
+    (
+        "Cloud Run job",
+        "CLOUD_RUN_TASK_INDEX",
+        "CLOUD_RUN_TASK_COUNT",
+    ),
+    ("Google Batch", "BATCH_TASK_INDEX", "BATCH_TASK_COUNT"),
+];
+
+impl Shard {
+    /// `--shard auto`: this task's share from the batch engine's
+    /// environment (`var` reads a variable). Each engine gives a 0-based
+    /// index (share `index + 1`) and, but for Kubernetes, the count;
+    /// `shards` (`--shards N`) gives the count for Kubernetes and, when
+    /// given elsewhere, must agree. No engine's variables, two engines'
+    /// that disagree, or an index out of range: an error naming them.
+    pub fn from_batch_env(
+        var: impl Fn(&str) -> Option<String>,
+        shards: Option<u32>,
+    ) -> Result<Shard, String> {
+        let number = |name: &str| -> Result<Option<u32>, String> {
+            match var(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse::<u32>()
+                    .map(Some)
+                    .map_err(|_| format!("{name}={v:?} is not a number")),
+            }
+        };
+        let mut found: Vec<(&str, Shard)> = Vec::new();
+        for (engine, index_var, count_var) in BATCH_ENGINES {
+            let Some(index) = number(index_var)? else {
+                continue;
+            };
+            let count = if count_var.is_empty() {
+                None
+            } else {
+                number(count_var)?
+            };
+            let n = match (count, shards) {
+                (Some(c), Some(s)) if c != s => {
+                    return Err(format!(
+                        "{count_var}={c} and --shards {s} disagree ({engine})"
+                    ));
+                }
+                (Some(c), _) => c,
+                (None, Some(s)) => s,
+                (None, None) => {
+                    return Err(format!(
+                        "{engine}: {index_var} is set but the number of shards is not: give --shards N (the Job's completions)"
+                    ));
+                }
+            };
+            if n == 0 || index >= n {
+                return Err(format!(
+                    "{engine}: {index_var}={index} is not below the number of shards {n}"
+                ));
+            }
+            found.push((engine, Shard { k: index + 1, n }));
+        }
+        match found.as_slice() {
+            [] => Err(format!(
+                "--shard auto: no batch engine's variables ({})",
+                BATCH_ENGINES
+                    .iter()
+                    .map(|(_, i, _)| *i)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            [(_, shard)] => Ok(*shard),
+            [(a, first), rest @ ..] => match rest.iter().find(|(_, s)| s != first) {
+                None => Ok(*first),
+                Some((b, other)) => {
+                    Err(format!("--shard auto: {a} says {first}, {b} says {other}"))
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn each_engine_gives_its_share() {
+        let cases: &[(&[(&str, &str)], Option<u32>, Shard)] = &[
+            (
+                &[("JOB_COMPLETION_INDEX", "0")],
+                Some(3),
+                Shard { k: 1, n: 3 },
+            ),
+            (
+                &[("JOB_COMPLETION_INDEX", "2")],
+                Some(3),
+                Shard { k: 3, n: 3 },
+            ),
+            (
+                &[
+                    ("AWS_BATCH_JOB_ARRAY_INDEX", "4"),
+                    ("AWS_BATCH_JOB_ARRAY_SIZE", "5"),
+                ],
+                None,
+                Shard { k: 5, n: 5 },
+            ),
+            (
+                &[("CLOUD_RUN_TASK_INDEX", "1"), ("CLOUD_RUN_TASK_COUNT", "2")],
+                None,
+                Shard { k: 2, n: 2 },
+            ),
+            (
+                &[("BATCH_TASK_INDEX", "0"), ("BATCH_TASK_COUNT", "4")],
+                Some(4),
+                Shard { k: 1, n: 4 },
+            ),
+        ];
+        for (vars, shards, want) in cases {
+            assert_eq!(
+                Shard::from_batch_env(env(vars), *shards),
+                Ok(*want),
+                "{vars:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_or_contradictory_variables_are_named() {
+        let err =
+            |vars: &[(&str, &str)], shards| Shard::from_batch_env(env(vars), shards).unwrap_err();
+        assert!(err(&[], None).contains("JOB_COMPLETION_INDEX"));
+        assert!(err(&[("JOB_COMPLETION_INDEX", "0")], None).contains("--shards"));
+        assert!(err(&[("JOB_COMPLETION_INDEX", "3")], Some(3)).contains("not below"));
+        assert!(
+            err(
+                &[("CLOUD_RUN_TASK_INDEX", "x"), ("CLOUD_RUN_TASK_COUNT", "2")],
+                None
+            )
+            .contains("not a number")
+        );
+        assert!(
+            err(
+                &[("CLOUD_RUN_TASK_INDEX", "0"), ("CLOUD_RUN_TASK_COUNT", "2")],
+                Some(3)
+            )
+            .contains("disagree")
+        );
+        let two = err(
+            &[
+                ("CLOUD_RUN_TASK_INDEX", "0"),
+                ("CLOUD_RUN_TASK_COUNT", "2"),
+                ("BATCH_TASK_INDEX", "1"),
+                ("BATCH_TASK_COUNT", "2"),
+            ],
+            None,
+        );
+        assert!(
+            two.contains("Cloud Run job says 1/2") && two.contains("Google Batch says 2/2"),
+            "{two}"
+        );
+    }
+}

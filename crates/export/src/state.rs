@@ -1,6 +1,6 @@
 //! The run's state: an embedded SQLite database, `DIR/cfstream-export.sqlite`.
 //!
-//! Schema (version 1; `PRAGMA user_version` holds the version and
+//! Schema (version 2; `PRAGMA user_version` holds the version and
 //! [`Store::open`] migrates older files forward, refusing newer ones):
 //!
 //! ```sql
@@ -32,6 +32,25 @@
 //!     PRIMARY KEY (uid, type)
 //! );
 //! CREATE INDEX files_by_state ON files (state);
+//! -- version 2: object-store destinations
+//! CREATE TABLE uploads (                  -- multipart uploads in flight
+//!     key        TEXT PRIMARY KEY,        -- the object's key
+//!     upload_id  TEXT NOT NULL,
+//!     part_size  INTEGER NOT NULL,        -- every part but the last
+//!     total      INTEGER,                 -- the file's size, when known
+//!     validator  TEXT                     -- the download host's ETag or Last-Modified
+//! );
+//! CREATE TABLE parts (                    -- their finished parts
+//!     key        TEXT NOT NULL REFERENCES uploads(key) ON DELETE CASCADE,
+//!     idx        INTEGER NOT NULL,        -- 0-based
+//!     content_id TEXT NOT NULL,           -- what completing the upload needs (ETag)
+//!     size       INTEGER NOT NULL,
+//!     PRIMARY KEY (key, idx)
+//! );
+//! CREATE TABLE objects (                  -- the destination as listed at the run's
+//!     key  TEXT PRIMARY KEY,              -- start, plus the objects written since
+//!     size INTEGER NOT NULL
+//! );
 //! ```
 //!
 //! The database is in WAL mode with `synchronous = FULL`: every state change
@@ -55,10 +74,11 @@ use crate::machine::{Event, FileState};
 pub const STATE_FILE: &str = "cfstream-export.sqlite";
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations: entry `i` takes a database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE runs (
     id          INTEGER PRIMARY KEY,
     started_at  TEXT NOT NULL,
@@ -86,7 +106,28 @@ CREATE TABLE files (
     PRIMARY KEY (uid, type)
 );
 CREATE INDEX files_by_state ON files (state);
-"];
+",
+    "
+CREATE TABLE uploads (
+    key        TEXT PRIMARY KEY,
+    upload_id  TEXT NOT NULL,
+    part_size  INTEGER NOT NULL,
+    total      INTEGER,
+    validator  TEXT
+);
+CREATE TABLE parts (
+    key        TEXT NOT NULL REFERENCES uploads(key) ON DELETE CASCADE,
+    idx        INTEGER NOT NULL,
+    content_id TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    PRIMARY KEY (key, idx)
+);
+CREATE TABLE objects (
+    key  TEXT PRIMARY KEY,
+    size INTEGER NOT NULL
+);
+",
+];
 
 /// One video as the state has it.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +139,33 @@ pub struct VideoRow {
     /// Its files, in the order `default`, `audio` (only those selected at
     /// some run).
     pub files: Vec<(DownloadType, FileState)>,
+}
+
+/// A multipart upload in flight (object-store destinations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// The object's key.
+    pub key: String,
+    /// The store's id of the upload.
+    pub upload_id: String,
+    /// The size of every part but the last.
+    pub part_size: u64,
+    /// The file's size, when the download host said it.
+    pub total: Option<u64>,
+    /// The download host's validator (`If-Range` when continuing).
+    pub validator: Option<String>,
+}
+
+/// A finished part of an [`Upload`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Its index, from 0.
+    pub idx: u64,
+    /// What completing the upload needs of it (the store's ETag, and the
+    /// checksum it verified).
+    pub content_id: String,
+    /// Its size.
+    pub size: u64,
 }
 
 /// The state database. All access goes through one connection; each call
@@ -422,6 +490,198 @@ impl Store {
                 params![n as i64, uid],
             )
             .map(drop)
+        })
+    }
+
+    /// Replaces the `objects` table with a listing of the destination,
+    /// page by page (`begin` once, then `add_objects` per page).
+    pub fn clear_objects(&self) -> Result<(), ExportError> {
+        self.with(|c| c.execute("DELETE FROM objects", []).map(drop))
+    }
+
+    /// Records objects of the destination (key, size).
+    pub fn add_objects(&self, objects: &[(String, u64)]) -> Result<(), ExportError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut q = tx.prepare_cached(
+                    "INSERT INTO objects (key, size) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET size = excluded.size",
+                )?;
+                for (key, size) in objects {
+                    q.execute(params![key, *size as i64])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Forgets an object (deleted, or found wrong).
+    pub fn remove_object(&self, key: &str) -> Result<(), ExportError> {
+        self.with(|c| {
+            c.execute("DELETE FROM objects WHERE key = ?1", params![key])
+                .map(drop)
+        })
+    }
+
+    /// The size of an object of the destination, as last seen.
+    pub fn object_size(&self, key: &str) -> Result<Option<u64>, ExportError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT size FROM objects WHERE key = ?1",
+                params![key],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|s| s.map(|s| s as u64))
+        })
+    }
+
+    /// Keys of the listed objects ending in `suffix` after `after`, in
+    /// order, at most `limit` (for walking the sidecars page by page).
+    pub fn objects_page(
+        &self,
+        suffix: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, ExportError> {
+        self.with(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT key FROM objects WHERE key > ?1 AND substr(key, -length(?2)) = ?2
+                 ORDER BY key LIMIT ?3",
+            )?;
+            let rows = q.query_map(params![after, suffix, limit], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Records a file found complete in the destination (its sidecar and
+    /// object agree) as done, without the state machine's steps: the
+    /// destination is the truth, this database a cache of it. The video is
+    /// added when unknown (to run `run`, with its JSON from the sidecar).
+    pub fn adopt_done(
+        &self,
+        run: i64,
+        uid: &str,
+        listed: Option<&str>,
+        kind: DownloadType,
+        done: &FileState,
+    ) -> Result<(), ExportError> {
+        let FileState::Done { .. } = done else {
+            return Err(self.corrupt(uid, kind, "only a done file can be adopted".into()));
+        };
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO videos (uid, listed, run) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (uid) DO UPDATE SET listed = coalesce(videos.listed, excluded.listed)",
+                params![uid, listed, run],
+            )?;
+            tx.execute(
+                "INSERT INTO files (uid, type, state, updated_at) VALUES (?1, ?2, 'selected', ?3)
+                 ON CONFLICT DO NOTHING",
+                params![uid, type_name(kind), now()],
+            )?;
+            write_file(&tx, uid, kind, done)?;
+            tx.commit()
+        })
+    }
+
+    /// The multipart upload in flight for `key`, with its finished parts
+    /// (in index order).
+    pub fn upload(&self, key: &str) -> Result<Option<(Upload, Vec<Part>)>, ExportError> {
+        self.with(|c| {
+            let upload = c
+                .query_row(
+                    "SELECT upload_id, part_size, total, validator FROM uploads WHERE key = ?1",
+                    params![key],
+                    |r| {
+                        Ok(Upload {
+                            key: key.to_owned(),
+                            upload_id: r.get(0)?,
+                            part_size: r.get::<_, i64>(1)? as u64,
+                            total: r.get::<_, Option<i64>>(2)?.map(|t| t as u64),
+                            validator: r.get(3)?,
+                        })
+                    },
+                )
+                .optional()?;
+            let Some(upload) = upload else {
+                return Ok(None);
+            };
+            let mut q = c.prepare_cached(
+                "SELECT idx, content_id, size FROM parts WHERE key = ?1 ORDER BY idx",
+            )?;
+            let parts = q
+                .query_map(params![key], |r| {
+                    Ok(Part {
+                        idx: r.get::<_, i64>(0)? as u64,
+                        content_id: r.get(1)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some((upload, parts)))
+        })
+    }
+
+    /// Every multipart upload the state knows (to abort at the end of a run).
+    pub fn uploads(&self) -> Result<Vec<Upload>, ExportError> {
+        self.with(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT key, upload_id, part_size, total, validator FROM uploads ORDER BY key",
+            )?;
+            let rows = q.query_map([], |r| {
+                Ok(Upload {
+                    key: r.get(0)?,
+                    upload_id: r.get(1)?,
+                    part_size: r.get::<_, i64>(2)? as u64,
+                    total: r.get::<_, Option<i64>>(3)?.map(|t| t as u64),
+                    validator: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Records a new multipart upload (replacing any other of the key).
+    pub fn begin_upload(&self, upload: &Upload) -> Result<(), ExportError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM uploads WHERE key = ?1", params![upload.key])?;
+            tx.execute(
+                "INSERT INTO uploads (key, upload_id, part_size, total, validator)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    upload.key,
+                    upload.upload_id,
+                    upload.part_size as i64,
+                    upload.total.map(|t| t as i64),
+                    upload.validator
+                ],
+            )?;
+            tx.commit()
+        })
+    }
+
+    /// Records a finished part, before the next is counted on.
+    pub fn add_part(&self, key: &str, part: &Part) -> Result<(), ExportError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO parts (key, idx, content_id, size) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (key, idx) DO UPDATE SET
+                   content_id = excluded.content_id, size = excluded.size",
+                params![key, part.idx as i64, part.content_id, part.size as i64],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Forgets an upload (completed or aborted) and its parts.
+    pub fn end_upload(&self, key: &str) -> Result<(), ExportError> {
+        self.with(|c| {
+            c.execute("DELETE FROM uploads WHERE key = ?1", params![key])
+                .map(drop)
         })
     }
 }

@@ -10,11 +10,13 @@ use cloudflare_stream_downloads::{Signing, media};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::dest::{Destination, ObjectDest};
 use crate::driver::Step;
 use crate::engine::{Outcome, Progress, Run, file_name};
 use crate::error::ExportError;
 use crate::machine::{Event, FileState};
 use crate::state::{VideoRow, type_name};
+use crate::store::UploadError;
 
 pub(crate) fn file_has_size(path: &Path, size: u64) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size)
@@ -40,14 +42,160 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 }
 
 impl Run {
-    pub(crate) async fn fetch(
+    /// Takes a ready (or fetched) file to done, or failed, through the
+    /// destination.
+    pub(crate) async fn transfer(
         &self,
+        uid: &str,
+        kind: DownloadType,
+        mut state: FileState,
+        signing: Signing,
+    ) -> Result<FileState, ExportError> {
+        match &self.options.dest {
+            Destination::Dir(dir) => {
+                if let FileState::Ready { url } = state.clone() {
+                    state = self.fetch(dir, uid, kind, &url, signing).await?;
+                }
+                if let FileState::Fetched { size, .. } = state.clone() {
+                    state = self.verify(dir, uid, kind, size).await?;
+                }
+            }
+            Destination::Store(dest) => {
+                let mut sha256 = None;
+                if let FileState::Ready { url } = state.clone() {
+                    (state, sha256) = self.upload(dest, uid, kind, &url, signing).await?;
+                }
+                if let FileState::Fetched { size, .. } = state.clone() {
+                    state = self.verify_object(dest, uid, kind, size, sha256).await?;
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// Streams a ready file into the bucket ([`ObjectDest::upload`]),
+    /// trying again as a local fetch does; returns its state and, when
+    /// known, its SHA-256.
+    async fn upload(
+        &self,
+        dest: &ObjectDest,
+        uid: &str,
+        kind: DownloadType,
+        url: &str,
+        signing: Signing,
+    ) -> Result<(FileState, Option<String>), ExportError> {
+        let _permit = self.transfers.acquire().await;
+        (self.observer)(Progress::TransferStarted {
+            video_id: uid.to_owned(),
+            kind,
+        });
+        let name = file_name(uid, kind);
+        let mut attempts = 0;
+        loop {
+            let observer = self.observer.clone();
+            let mut progress = |bytes, total| {
+                observer(Progress::Transfer {
+                    video_id: uid.to_owned(),
+                    kind,
+                    bytes,
+                    total,
+                })
+            };
+            let result = dest
+                .upload(
+                    &self.client,
+                    &self.store,
+                    uid,
+                    &name,
+                    url,
+                    signing,
+                    &mut progress,
+                )
+                .await;
+            (self.observer)(Progress::TransferEnded {
+                video_id: uid.to_owned(),
+                kind,
+            });
+            match result {
+                Ok(uploaded) => {
+                    self.unreachable.store(0, Ordering::Relaxed);
+                    self.bytes.fetch_add(uploaded.fetched, Ordering::Relaxed);
+                    let state = self.store.apply(
+                        uid,
+                        kind,
+                        &Event::Fetched {
+                            size: uploaded.size,
+                        },
+                    )?;
+                    return Ok((state, uploaded.sha256));
+                }
+                Err(UploadError::Store(e)) => return Err(e),
+                Err(UploadError::Source(e)) => {
+                    if let Some(reason) = self.on_error(e, Step::File, &mut attempts).await? {
+                        self.fail(uid, kind, reason.clone())?;
+                        return Ok((FileState::Failed { reason }, None));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks an uploaded object ([`ObjectDest::check_object`]); a wrong
+    /// one is deleted and its file fails.
+    async fn verify_object(
+        &self,
+        dest: &ObjectDest,
+        uid: &str,
+        kind: DownloadType,
+        size: u64,
+        sha256: Option<String>,
+    ) -> Result<FileState, ExportError> {
+        let name = file_name(uid, kind);
+        match dest.check_object(&name, size, sha256).await? {
+            Ok(sha256) => self.verified(uid, kind, size, sha256),
+            Err(why) => {
+                dest.delete(&self.store, &name).await?;
+                let reason = format!("verification failed: {why}");
+                self.fail(uid, kind, reason.clone())?;
+                Ok(FileState::Failed { reason })
+            }
+        }
+    }
+
+    fn verified(
+        &self,
+        uid: &str,
+        kind: DownloadType,
+        size: u64,
+        sha256: String,
+    ) -> Result<FileState, ExportError> {
+        let state = self
+            .store
+            .apply(uid, kind, &Event::Verified { size, sha256 })?;
+        self.done.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            video = uid,
+            kind = type_name(kind),
+            bytes = size,
+            "file done"
+        );
+        (self.observer)(Progress::Done {
+            video_id: uid.to_owned(),
+            kind,
+            bytes: size,
+        });
+        Ok(state)
+    }
+
+    async fn fetch(
+        &self,
+        dir: &Path,
         uid: &str,
         kind: DownloadType,
         url: &str,
         signing: Signing,
     ) -> Result<FileState, ExportError> {
-        let path = self.path(uid, kind);
+        let path = dir.join(file_name(uid, kind));
         let _permit = self.transfers.acquire().await;
         (self.observer)(Progress::TransferStarted {
             video_id: uid.to_owned(),
@@ -91,13 +239,14 @@ impl Run {
         }
     }
 
-    pub(crate) async fn verify(
+    async fn verify(
         &self,
+        dir: &Path,
         uid: &str,
         kind: DownloadType,
         size: u64,
     ) -> Result<FileState, ExportError> {
-        let path = self.path(uid, kind);
+        let path = dir.join(file_name(uid, kind));
         let checked = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || -> Result<String, String> {
@@ -112,24 +261,7 @@ impl Run {
             .unwrap_or_else(|e| Err(format!("verifier panicked: {e}")))
         };
         match checked {
-            Ok(sha256) => {
-                let state = self
-                    .store
-                    .apply(uid, kind, &Event::Verified { size, sha256 })?;
-                self.done.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(
-                    video = uid,
-                    kind = type_name(kind),
-                    bytes = size,
-                    "file done"
-                );
-                (self.observer)(Progress::Done {
-                    video_id: uid.to_owned(),
-                    kind,
-                    bytes: size,
-                });
-                Ok(state)
-            }
+            Ok(sha256) => self.verified(uid, kind, size, sha256),
             Err(why) => {
                 // The file is not what it should be: it goes, so that a
                 // retry fetches it whole.
@@ -141,16 +273,20 @@ impl Run {
         }
     }
 
-    /// Writes `<uid>.json` when every selected type of the video is done
-    /// (atomically: a temporary file, fsynced, renamed).
-    pub(crate) fn write_metadata(&self, uid: &str) -> Outcome {
+    /// Writes `<uid>.json` when every selected type of the video is done:
+    /// in a directory atomically (a temporary file, fsynced, renamed), in a
+    /// bucket by a conditional create (see [`crate::store`]).
+    pub(crate) async fn write_metadata(&self, uid: &str) -> Outcome {
         match self.store.video(uid)? {
-            Some(row) => self.write_metadata_of(&row),
+            Some(row) => self.write_metadata_of(&row, false).await,
             None => Ok(()),
         }
     }
 
-    pub(crate) fn write_metadata_of(&self, row: &VideoRow) -> Outcome {
+    /// [`write_metadata`](Self::write_metadata) of a row. `settled`: the
+    /// video was done before this run; a bucket's listed sidecar is then
+    /// left as it is (no request per video on a re-run).
+    pub(crate) async fn write_metadata_of(&self, row: &VideoRow, settled: bool) -> Outcome {
         let uid = row.uid.as_str();
         let done: Vec<_> = row
             .files
@@ -160,13 +296,27 @@ impl Run {
         if done.is_empty() || !done.iter().all(|(_, s)| s.is_done()) {
             return Ok(());
         }
-        let path = self.options.dir.join(format!("{uid}.json"));
         let text = metadata_json(row);
+        let dir = match &self.options.dest {
+            Destination::Dir(dir) => dir,
+            Destination::Store(dest) => {
+                let key = dest.key(&format!("{uid}.json"));
+                if settled && self.store.object_size(key.as_ref())?.is_some() {
+                    return Ok(());
+                }
+                let doc: serde_json::Value =
+                    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+                dest.write_sidecar(uid, &doc).await?;
+                return self
+                    .store
+                    .add_objects(&[(key.to_string(), text.len() as u64)]);
+            }
+        };
+        let path = dir.join(format!("{uid}.json"));
         if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
             return Ok(());
         }
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.options.dir)
-            .map_err(ExportError::io(&self.options.dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(ExportError::io(dir))?;
         tmp.write_all(text.as_bytes())
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(ExportError::io(tmp.path()))?;
