@@ -587,7 +587,9 @@ async fn preflight_failures_exit_before_any_stream_request() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.sqlite");
     let dest = format!("s3://{BUCKET}/pre");
-    let cases: Vec<(&str, &str, Box<dyn Fn(&mut Command)>, i32, &str)> = vec![
+    /// (what, --dest, a change to the command, exit status, stderr says)
+    type Case<'a> = (&'a str, &'a str, Box<dyn Fn(&mut Command)>, i32, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "bad credentials",
             &dest,
@@ -674,7 +676,8 @@ async fn shard_auto_reads_each_batch_engine() {
     let size = 4096;
     let fake = StreamFake::start(fake_config(60, size)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engines: [(&str, &[(&str, &str)], &[&str]); 4] = [
+    type Engine<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let engines: [Engine; 4] = [
         ("k8s", &[("JOB_COMPLETION_INDEX", "0")], &["--shards", "2"]),
         (
             "batch",

@@ -34,8 +34,6 @@ const SELECTION_PAGE: u32 = 256;
 /// limit's floor; each one costs a few hundred bytes.
 pub const DEFAULT_IN_FLIGHT: usize = 256;
 
-/// Ids read from the selection per page of the state database.
-
 /// Which videos.
 #[derive(Debug, Clone)]
 pub enum Selection {

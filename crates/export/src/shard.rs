@@ -198,7 +198,8 @@ mod batch_tests {
 
     #[test]
     fn each_engine_gives_its_share() {
-        let cases: &[(&[(&str, &str)], Option<u32>, Shard)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<u32>, Shard);
+        let cases: &[Case] = &[
             (
                 &[("JOB_COMPLETION_INDEX", "0")],
                 Some(3),

@@ -732,7 +732,7 @@ mod tests {
         assert_eq!(part_size_for(Some(1 << 30)), MIN_PART);
         for total in [80u64 << 30, 1 << 40, 5 << 40, (5 << 40) + 12345] {
             let size = part_size_for(Some(total));
-            assert!(size >= MIN_PART && size % (1 << 20) == 0);
+            assert!(size >= MIN_PART && size.is_multiple_of(1 << 20));
             assert!(total.div_ceil(size) <= MAX_PARTS, "{total}: {size}");
         }
         assert_eq!(part_size_for(Some(5 << 40)), 525 << 20);
