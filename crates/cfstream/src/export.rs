@@ -335,9 +335,10 @@ impl Bars {
                 state,
                 objects,
                 adopted,
+                continued,
                 aborted,
             } => Some(format!(
-                "state: {} ({objects} object(s) under the prefix; {adopted} file(s) found complete there; {aborted} upload(s) left by another run aborted)",
+                "state: {} ({objects} object(s) under the prefix; {adopted} file(s) found complete there; uploads left by another run: {continued} continued, {aborted} aborted)",
                 state.display()
             )),
             _ => None,

@@ -253,6 +253,9 @@ pub enum Progress {
         /// Files found complete there (their sidecars) that the state did
         /// not have as done.
         adopted: u64,
+        /// Multipart uploads of this shard left open by another run, taken
+        /// over.
+        continued: u64,
         /// Multipart uploads of this shard left open by another run, aborted.
         aborted: u64,
     },
@@ -394,6 +397,7 @@ impl Exporter {
                 state: state_path.clone(),
                 objects: found.objects,
                 adopted: found.adopted,
+                continued: found.continued,
                 aborted: found.aborted,
             });
         }

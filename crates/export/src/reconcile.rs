@@ -21,12 +21,17 @@ pub struct Found {
     /// Files vouched for by a sidecar, with an object of the recorded
     /// size, that the state did not have as done.
     pub adopted: u64,
-    /// Uploads of this shard left open by another run, aborted.
+    /// Uploads of this shard left open by another run, taken over (this
+    /// run continues them).
+    pub continued: u64,
+    /// Uploads of this shard left open by another run, aborted (another of
+    /// the same key went further, or they cannot be continued).
     pub aborted: u64,
 }
 
 /// Lists the prefix into `state`, adopts the files the sidecars of this
-/// shard vouch for, and aborts this shard's uploads the state does not know.
+/// shard vouch for, and takes over this shard's uploads the state does not
+/// know.
 pub async fn from_destination(
     dest: &ObjectDest,
     state: &Store,
@@ -59,7 +64,7 @@ pub async fn from_destination(
             found.adopted += adopt(dest, state, run, &uid, &doc)?;
         }
     }
-    found.aborted = dest.abort_unknown_uploads(state, shard).await?;
+    (found.continued, found.aborted) = dest.take_over_uploads(state, shard).await?;
     Ok(found)
 }
 

@@ -150,6 +150,17 @@ impl StreamFake {
         self.world.lock().unwrap().file_requests.clone()
     }
 
+    /// Body bytes the download host has sent, all requests together
+    /// (counted per 64 KiB chunk as a connection takes it: a transfer cut
+    /// short counts what it got, give or take a chunk).
+    pub fn file_bytes_sent(&self) -> u64 {
+        self.world
+            .lock()
+            .unwrap()
+            .file_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How many API requests arrived (all routes, faults included).
     pub fn api_request_count(&self) -> u64 {
         self.world.lock().unwrap().api_requests

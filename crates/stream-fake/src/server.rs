@@ -685,8 +685,10 @@ async fn file(
     let cut = matches!(fault, Some(Fault::CutMidBody | Fault::TruncatedJson));
     let send_end = if cut { start + (end - start) / 2 } else { end };
     let content = Arc::new(content::FileContent::new(&video, &file, size));
+    let sent = world.lock().unwrap().file_bytes.clone();
     let stream = futures_util::stream::unfold(start, move |pos| {
         let content = content.clone();
+        let sent = sent.clone();
         async move {
             if pos >= send_end {
                 if cut && pos < end {
@@ -699,6 +701,7 @@ async fn file(
             if !chunk_delay.is_zero() {
                 tokio::time::sleep(chunk_delay).await;
             }
+            sent.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
             Some((
                 Ok::<_, std::io::Error>(content.chunk(pos, n)),
                 pos + n as u64,

@@ -113,6 +113,9 @@ pub struct World {
     videos: HashMap<String, Video>,
     faults: Vec<FaultRule>,
     pub(crate) file_requests: Vec<FileRequest>,
+    /// Body bytes the download host handed to its connections (counted
+    /// per chunk as the connection takes it).
+    pub(crate) file_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     pub(crate) api_requests: u64,
     /// API requests per route (faults and 429s included).
     pub(crate) route_requests: HashMap<Route, u64>,
@@ -138,6 +141,7 @@ impl World {
             videos: HashMap::new(),
             faults: config.faults.clone(),
             file_requests: Vec::new(),
+            file_bytes: Default::default(),
             api_requests: 0,
             route_requests: HashMap::new(),
             window: std::collections::VecDeque::new(),
