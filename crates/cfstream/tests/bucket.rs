@@ -180,7 +180,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Every object under `prefix`: name → bytes.
 async fn objects(weed: &Seaweed, prefix: &str) -> BTreeMap<String, Vec<u8>> {
-    let store = bucket(&weed);
+    let store = bucket(weed);
     let mut listing = store.list(Some(&ObjectPath::from(prefix)));
     let mut out = BTreeMap::new();
     while let Some(meta) = listing.next().await {
