@@ -660,3 +660,85 @@ async fn shard_auto_reads_each_batch_engine() {
     }
     fake.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_are_equal_and_checksummed_as_r2_requires() {
+    // SeaweedFS accepts parts of any size; R2 refuses unequal ones. The
+    // requests the client sent, read by a proxy in front of SeaweedFS.
+    let weed = seaweed().await;
+    let proxy = testkit::proxy::RecordingProxy::start(weed.endpoint().replace("http://", ""))
+        .await
+        .unwrap();
+    let size = 20 * 1024 * 1024 + 12345;
+    let ids: Vec<String> = (0..3)
+        .map(|i| format!("{:032x}", 0xfeed_u128 + i))
+        .collect();
+    let fake = StreamFake::start(FakeConfig {
+        videos: ids.clone(),
+        ..fake_config(0, size)
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--json", "--rate", "5000/1s"];
+    args.extend(ids.iter().map(String::as_str));
+    let mut cmd = cfstream(&fake, &weed, "parts", &dir.path().join("s.sqlite"), &args);
+    cmd.env("AWS_ENDPOINT_URL", proxy.endpoint());
+    let run = finish(cmd.spawn().unwrap(), Duration::from_secs(120)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let seen = proxy.seen();
+    let creates: Vec<_> = seen
+        .iter()
+        .filter(|r| r.method == "POST" && r.query("uploads").is_some())
+        .collect();
+    assert_eq!(creates.len(), 3);
+    assert!(
+        creates
+            .iter()
+            .all(|r| r.header("x-amz-checksum-algorithm") == Some("SHA256"))
+    );
+    let mut by_upload: BTreeMap<String, BTreeMap<u64, (u64, bool)>> = BTreeMap::new();
+    for r in &seen {
+        if let (true, Some(id), Some(n)) = (
+            r.method == "PUT",
+            r.query("uploadId"),
+            r.query("partNumber"),
+        ) {
+            let length = r.header("content-length").unwrap().parse().unwrap();
+            let checksum = r.header("x-amz-checksum-sha256").is_some();
+            by_upload
+                .entry(id.to_owned())
+                .or_default()
+                .insert(n.parse().unwrap(), (length, checksum));
+        }
+    }
+    assert_eq!(by_upload.len(), 3);
+    for parts in by_upload.values() {
+        let numbers: Vec<u64> = parts.keys().copied().collect();
+        assert_eq!(numbers, vec![1, 2, 3], "parts 1..n");
+        let sizes: Vec<u64> = parts.values().map(|(s, _)| *s).collect();
+        assert_eq!(sizes, vec![8 << 20, 8 << 20, size - (16 << 20)]);
+        assert!(
+            parts.values().all(|(_, c)| *c),
+            "a part without its SHA-256"
+        );
+    }
+    let completes = seen
+        .iter()
+        .filter(|r| r.method == "POST" && r.query("uploadId").is_some())
+        .count();
+    assert_eq!(completes, 3);
+    // The sidecars: conditional creates.
+    let sidecars: Vec<_> = seen
+        .iter()
+        .filter(|r| r.method == "PUT" && r.target.ends_with(".json"))
+        .collect();
+    assert_eq!(sidecars.len(), 3);
+    assert!(
+        sidecars
+            .iter()
+            .all(|r| r.header("if-none-match") == Some("*"))
+    );
+    assert_eq!(weed.open_uploads().await, 0);
+    fake.shutdown().await;
+}
