@@ -251,3 +251,45 @@ pub fn default_state_path(url: &str) -> PathBuf {
         .collect();
     base.join("cfstream").join(format!("{name}.sqlite"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_state_is_named_from_the_url() {
+        let path = default_state_path("s3://bucket/videos/2026");
+        assert!(
+            path.ends_with("cfstream/s3___bucket_videos_2026.sqlite"),
+            "{path:?}"
+        );
+    }
+
+    #[test]
+    fn urls_are_checked_before_any_request() {
+        let err = |url: &str| match Destination::parse(url, None) {
+            Err(e) => e.to_string(),
+            Ok(d) => panic!("{url}: accepted as {d:?}"),
+        };
+        assert!(err("ftp://host/x").contains("scheme \"ftp\""));
+        assert!(err("s3:///prefix").contains("no bucket"));
+        assert!(err("s3://bucket/p?x=1").contains("no query"));
+        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            assert!(err("r2://bucket/p").contains("account id"));
+        }
+        assert!(err("not a url").contains("--dest"));
+        assert!(matches!(
+            Destination::parse("file:///tmp/export", None),
+            Ok(Destination::Dir(d)) if d == std::path::Path::new("/tmp/export")
+        ));
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback() {
+        assert!(loopback("http://127.0.0.1:9000"));
+        assert!(loopback("http://[::1]:9000"));
+        assert!(loopback("http://localhost:9000"));
+        assert!(!loopback("http://s3.example.com"));
+        assert!(!loopback("http://10.0.0.1"));
+    }
+}

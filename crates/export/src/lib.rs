@@ -1,12 +1,17 @@
 //! `cfstream-export`: every Stream download of an account (or a chosen
-//! part) to a directory, resumable, inside Cloudflare's rate limit.
+//! part) to a directory or a bucket ([`dest`]), resumable, inside
+//! Cloudflare's rate limit.
 //!
 //! The engine behind `cfstream export`. The client crate
 //! (`cloudflare-stream-downloads`) does the requests; this crate adds what
 //! an export of 100,000 videos needs and a client should not carry: the
 //! run's state in SQLite ([`state`]), one rate limiter for every API request
 //! ([`limiter`]), polling that spends few requests ([`poll`]), a stable split
-//! between machines ([`shard`]) and one run per directory ([`lock`]).
+//! between machines ([`shard`], `--shard auto` from a batch engine's
+//! environment) and one run per directory or state ([`lock`]). Into an
+//! object store ([`store`]), parts stream from the download host into a
+//! multipart upload, and the bucket, not the state, is the truth
+//! ([`reconcile`]).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
