@@ -18,8 +18,10 @@
 //! recorded in the state before it is counted on; a later run with that
 //! state continues the upload from the first missing part, asking the
 //! download host for that range only (`If-Range` with the recorded
-//! validator: a changed file starts over). The object appears only when
-//! the upload completes; its size is checked then.
+//! validator: a changed file starts over); a run with a fresh state takes
+//! over the uploads it finds open under the prefix instead
+//! (`ObjectDest::take_over_uploads`). The object appears only when the
+//! upload completes; its size is checked then.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
