@@ -11,12 +11,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{finish, sha256_hex};
+
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use stream_fake::content::FileContent;
 use stream_fake::{FakeConfig, Progress, StreamFake};
 use testkit::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
@@ -32,7 +34,7 @@ fn bucket(weed: &Seaweed) -> AmazonS3 {
         .with_bucket_name(BUCKET)
         .with_access_key_id(ACCESS_KEY)
         .with_secret_access_key(SECRET_KEY)
-        .with_http_connector(TestConnector)
+        .with_http_connector(cfstream_export::dest::Connector)
         .build()
         .unwrap()
 }
@@ -48,25 +50,6 @@ fn closed_port() -> u16 {
 
 async fn seaweed() -> Seaweed {
     Seaweed::start().await.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn test_http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(cloudflare_stream_downloads::tls::client_config().unwrap())
-        .build()
-        .unwrap()
-}
-
-#[derive(Debug)]
-struct TestConnector;
-
-impl object_store::client::HttpConnector for TestConnector {
-    fn connect(
-        &self,
-        _: &object_store::ClientOptions,
-    ) -> object_store::Result<object_store::client::HttpClient> {
-        Ok(object_store::client::HttpClient::new(test_http()))
-    }
 }
 
 fn fake_config(videos: usize, file_size: u64) -> FakeConfig {
@@ -120,46 +103,6 @@ fn cfstream_to(
     cmd
 }
 
-struct Finished {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn summary(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}): {}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-async fn finish(mut child: Child, limit: Duration) -> Finished {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let out = child.wait_with_output().unwrap();
-            return Finished {
-                code: status.code().unwrap_or(-1),
-                stdout: String::from_utf8(out.stdout).unwrap(),
-                stderr: String::from_utf8(out.stderr).unwrap(),
-            };
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "cfstream export did not end in {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Panics with its stderr if `child` has ended.
 fn assert_running(child: &mut Child, what: &str) {
     if let Some(status) = child.try_wait().unwrap() {
@@ -172,13 +115,6 @@ fn assert_running(child: &mut Child, what: &str) {
         }
         panic!("{what} ended ({status}) before its kill: {stderr}\n{stdout}");
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Every object under `prefix`: name → bytes.
@@ -295,7 +231,7 @@ async fn a_few_hundred_videos_into_a_bucket_then_a_rerun_fetches_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_then_taken_over_on_a_fresh_state_and_continued_on_the_same_state() {
+async fn killed_at_several_points_taken_over_continued_and_completed_on_a_new_state() {
     let weed = seaweed().await;
     // Every run goes through a proxy that adds to SeaweedFS's ListParts
     // answers the per-part SHA-256 that S3 lists and SeaweedFS 4.48 does
@@ -309,12 +245,13 @@ async fn killed_then_taken_over_on_a_fresh_state_and_continued_on_the_same_state
         cmd.env("AWS_ENDPOINT_URL", proxy.endpoint());
         cmd
     };
-    // 17 MiB files (two 8 MiB parts and a 1 MiB one), sent slowly so that
-    // kills land mid-upload.
-    let size = 17 * 1024 * 1024;
+    // 23 MiB files (two 8 MiB parts and a 7 MiB one), sent slowly so that
+    // kills land mid-upload, with time to kill an upload between its
+    // second part and its last.
+    let size = 23 * 1024 * 1024;
     let fake = StreamFake::start(FakeConfig {
         file_chunk_delay: Duration::from_micros(1500),
-        ..fake_config(40, size)
+        ..fake_config(32, size)
     })
     .await
     .unwrap();
@@ -324,7 +261,7 @@ async fn killed_then_taken_over_on_a_fresh_state_and_continued_on_the_same_state
     // Kill when this many objects are complete under the prefix and an
     // upload has two finished parts, each run on a new, empty state (a
     // rescheduled task on a fresh machine).
-    for (i, objects_before_kill) in [3usize, 10, 18].iter().enumerate() {
+    for (i, objects_before_kill) in [3usize, 8, 14].iter().enumerate() {
         let state = dir.path().join(format!("fresh-{i}.sqlite"));
         let mut child = via_proxy(cfstream(&fake, &weed, "kills", &state, &args))
             .spawn()
@@ -342,7 +279,7 @@ async fn killed_then_taken_over_on_a_fresh_state_and_continued_on_the_same_state
                 })
                 .count()
                 .await;
-            if n >= *objects_before_kill && weed.uploads_with_parts(2).await > 0 {
+            if n >= *objects_before_kill && weed.uploads_with_parts(2, 8 << 20).await > 0 {
                 break;
             }
             assert!(
@@ -355,17 +292,54 @@ async fn killed_then_taken_over_on_a_fresh_state_and_continued_on_the_same_state
         child.wait().unwrap();
     }
     // A fourth fresh state finds the uploads the kills left open and takes
-    // them over (continues them from their first missing part). It is
-    // killed in turn once an upload has two parts recorded, and run again
-    // on the same state, which continues its uploads from a part boundary.
+    // them over (records them, with their parts, to continue them). It is
+    // killed in turn once an upload has two parts recorded.
     let kept = dir.path().join("kept.sqlite");
-    let fourth = fake.file_requests().len();
+    // Requests from a part boundary past the start since request `from`:
+    // uploads continued.
+    let continued_since = |from: usize| {
+        fake.file_requests()[from..]
+            .iter()
+            .filter(|r| {
+                r.range
+                    .as_deref()
+                    .and_then(|r| {
+                        r.strip_prefix("bytes=")?
+                            .strip_suffix('-')?
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .is_some_and(|at| at > 0 && at % (8 << 20) == 0)
+            })
+            .count()
+    };
     let mut child = via_proxy(cfstream(&fake, &weed, "kills", &kept, &args))
         .spawn()
         .unwrap();
+    // Its stderr, read as it comes (the line saying what it found).
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let said = said.clone();
+        let mut stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stderr, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                said.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
     let started = Instant::now();
     loop {
-        assert_running(&mut child, "the kept-state run");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the kept-state run ended before its kill: {}",
+            said.lock().unwrap()
+        );
         let parts: i64 = rusqlite::Connection::open_with_flags(
             &kept,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -378,7 +352,8 @@ async fn killed_then_taken_over_on_a_fresh_state_and_continued_on_the_same_state
             )
         })
         .unwrap_or(0);
-        if parts >= 2 {
+        let reported = said.lock().unwrap().contains("uploads left by another run");
+        if parts >= 2 && reported {
             break;
         }
         assert!(
@@ -388,8 +363,9 @@ async fn killed_then_taken_over_on_a_fresh_state_and_continued_on_the_same_state
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     child.kill().unwrap();
-    let killed = child.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&killed.stderr);
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let said = said.lock().unwrap().clone();
     let taken: Vec<u64> = said
         .split("uploads left by another run: ")
         .nth(1)
@@ -403,31 +379,39 @@ async fn killed_then_taken_over_on_a_fresh_state_and_continued_on_the_same_state
         .unwrap_or_default();
     assert_eq!(taken.len(), 2, "{said}");
     assert!(taken[0] >= 1, "no upload left open was taken over: {said}");
+    // Run again on the same state: it continues the uploads it recorded
+    // (those taken over among them) from their first missing part. Killed
+    // once it has.
+    let fifth = fake.file_requests().len();
+    let mut child = via_proxy(cfstream(&fake, &weed, "kills", &kept, &args))
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while continued_since(fifth) == 0 {
+        assert_running(&mut child, "the same-state run");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the same-state run continued no upload"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // And a last run on a new, empty state completes the export.
     let last = finish(
-        via_proxy(cfstream(&fake, &weed, "kills", &kept, &args))
-            .spawn()
-            .unwrap(),
+        via_proxy(cfstream(
+            &fake,
+            &weed,
+            "kills",
+            &dir.path().join("last.sqlite"),
+            &args,
+        ))
+        .spawn()
+        .unwrap(),
         Duration::from_secs(300),
     )
     .await;
     assert_eq!(last.code, 1, "{}", last.stderr);
-    // Requests from a part boundary past the start: uploads continued (the
-    // fourth run's taken over, the last run's own).
-    let continued = fake.file_requests()[fourth..]
-        .iter()
-        .filter(|r| {
-            r.range
-                .as_deref()
-                .and_then(|r| {
-                    r.strip_prefix("bytes=")?
-                        .strip_suffix('-')?
-                        .parse::<u64>()
-                        .ok()
-                })
-                .is_some_and(|at| at > 0 && at % (8 << 20) == 0)
-        })
-        .count();
-    assert!(continued >= 1, "no upload continued from a part");
     let ok = exportable(&fake);
     assert_bucket(&objects(&weed, "kills").await, &ok, size);
     assert_eq!(weed.open_uploads().await, 0, "an upload left open");

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{Finished, finish, sha256_hex};
+
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use stream_fake::content::FileContent;
 use stream_fake::{FakeConfig, Fault, Progress, RateLimit, Route, StreamFake, VideoOptions};
 
@@ -46,47 +48,6 @@ fn cfstream_at(base_url: &str, account: &str, dir: &Path, args: &[&str]) -> Comm
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
-}
-
-struct Finished {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn summary(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not one JSON document ({e}): {}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-/// Waits for `child` without blocking the runtime the fake runs on.
-async fn finish(mut child: Child, limit: Duration) -> Finished {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let out = child.wait_with_output().unwrap();
-            return Finished {
-                code: status.code().unwrap_or(-1),
-                stdout: String::from_utf8(out.stdout).unwrap(),
-                stderr: String::from_utf8(out.stderr).unwrap(),
-            };
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "cfstream export did not end in {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn export(fake: &StreamFake, dir: &Path, args: &[&str]) -> Finished {
@@ -131,13 +92,6 @@ fn ext(kind: &str) -> &'static str {
 
 fn served_name(kind: &str) -> String {
     format!("{kind}.{}", ext(kind))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The state is consistent: SQLite's own check passes; every done file is

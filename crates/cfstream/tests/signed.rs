@@ -3,8 +3,11 @@
 //! public part, `sub`, `exp`, `nbf`, `downloadable`, deleted keys).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{Finished, finish};
 
 use stream_fake::catalog::{CatalogVideo, epoch};
 use stream_fake::content::FileContent;
@@ -52,33 +55,12 @@ fn cfstream(fake: &StreamFake, args: &[&str]) -> Command {
     cmd
 }
 
-struct Finished {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn finish(mut child: Child) -> Finished {
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            let out = child.wait_with_output().unwrap();
-            return Finished {
-                code: out.status.code().unwrap_or(-1),
-                stdout: String::from_utf8(out.stdout).unwrap(),
-                stderr: String::from_utf8(out.stderr).unwrap(),
-            };
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "cfstream hung"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn run(fake: &StreamFake, args: &[&str]) -> Finished {
-    finish(cfstream(fake, args).spawn().unwrap()).await
+    finish(
+        cfstream(fake, args).spawn().unwrap(),
+        Duration::from_secs(120),
+    )
+    .await
 }
 
 /// `cfstream keys create --save DIR/key.json`; returns the path.
@@ -269,7 +251,7 @@ async fn downloads_fetch_of_a_signed_video_with_and_without_a_key() {
     )
     .spawn()
     .unwrap();
-    let out = finish(out).await;
+    let out = finish(out, Duration::from_secs(120)).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(fake.api_requests_on(Route::Token), 1);
     let expected = FileContent::new(&signed.uid, "default.mp4", size);

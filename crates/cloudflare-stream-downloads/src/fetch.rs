@@ -268,14 +268,7 @@ impl Client {
         mut progress: impl FnMut(u64, Option<u64>) + Send,
     ) -> Result<FetchReport, Error> {
         let path = path.as_ref();
-        let url = check_file_url(url)?;
-        if signing != Signing::Never {
-            crate::ids::check_id("video id", video_id)?;
-        }
-        let request = RequestSummary {
-            method: "GET".into(),
-            path: url.path().to_owned(),
-        };
+        let (url, request) = file_request(video_id, url, signing)?;
         let started = Instant::now();
         let mut part = self.open_locked_part(&url, path).await?;
         let mut retries_done = 0;
@@ -729,6 +722,24 @@ fn content_range(response: &reqwest::Response) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
+/// The checked URL of a file request and its summary for errors (the
+/// video id checked too when the URL may be signed for it).
+fn file_request(
+    video_id: &str,
+    url: &str,
+    signing: Signing,
+) -> Result<(reqwest::Url, RequestSummary), Error> {
+    let url = check_file_url(url)?;
+    if signing != Signing::Never {
+        crate::ids::check_id("video id", video_id)?;
+    }
+    let request = RequestSummary {
+        method: "GET".into(),
+        path: url.path().to_owned(),
+    };
+    Ok((url, request))
+}
+
 /// Download URLs must be https (or http on loopback, for local servers).
 fn check_file_url(url: &str) -> Result<reqwest::Url, Error> {
     let parsed = reqwest::Url::parse(url).map_err(|e| Error::InvalidInput {
@@ -841,14 +852,7 @@ impl Client {
         from: u64,
         if_range: Option<&str>,
     ) -> Result<FileStream, Error> {
-        let url = check_file_url(url)?;
-        if signing != Signing::Never {
-            crate::ids::check_id("video id", video_id)?;
-        }
-        let request = RequestSummary {
-            method: "GET".into(),
-            path: url.path().to_owned(),
-        };
+        let (url, request) = file_request(video_id, url, signing)?;
         let mut signed = signing == Signing::Required;
         let mut refusals = 0u32;
         loop {

@@ -82,9 +82,11 @@ impl std::fmt::Debug for ObjectDest {
 
 /// The connector `object_store` builds its HTTP clients with: the
 /// workspace's reqwest with rustls and ring, as the API client uses (not
-/// reqwest's default provider, which is aws-lc-rs).
-#[derive(Debug)]
-struct Connector;
+/// reqwest's default provider, which is aws-lc-rs, absent from this
+/// build). Give it to a store builder's `with_http_connector` to talk to
+/// the same stores outside an export (tests, benchmarks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Connector;
 
 impl object_store::client::HttpConnector for Connector {
     fn connect(

@@ -79,6 +79,9 @@ pub(crate) enum UploadError {
     Source(Error),
     /// The store: the run cannot go on.
     Store(ExportError),
+    /// The upload the state recorded is no longer in the store (completed
+    /// or aborted after the state last saw it: a kill in between).
+    Gone,
 }
 
 impl From<ExportError> for UploadError {
@@ -447,6 +450,44 @@ impl ObjectDest {
         signing: Signing,
         progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
     ) -> Result<Uploaded, UploadError> {
+        let first = self
+            .upload_attempt(client, state, video_id, name, url, signing, progress)
+            .await;
+        let Err(UploadError::Gone) = first else {
+            return first;
+        };
+        // The recorded upload is gone: forget it and start a new one.
+        tracing::info!(
+            object = name,
+            "the recorded upload no longer exists; starting over"
+        );
+        state.end_upload(self.key(name).as_ref())?;
+        match self
+            .upload_attempt(client, state, video_id, name, url, signing, progress)
+            .await
+        {
+            Err(UploadError::Gone) => Err(UploadError::Store(self.error(
+                format!("uploading {name}"),
+                object_store::Error::Generic {
+                    store: "cfstream",
+                    source: "a new multipart upload vanished while in use".into(),
+                },
+            ))),
+            other => other,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_attempt(
+        &self,
+        client: &Client,
+        state: &Store,
+        video_id: &str,
+        name: &str,
+        url: &str,
+        signing: Signing,
+        progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
+    ) -> Result<Uploaded, UploadError> {
         let key = self.key(name);
         let key_text = key.to_string();
         let (mut upload, mut parts) = match state.upload(&key_text)? {
@@ -621,10 +662,19 @@ impl ObjectDest {
                 content_id: p.content_id,
             })
             .collect();
-        self.multipart
+        match self
+            .multipart
             .complete_multipart(&key, &upload.upload_id, ids)
             .await
-            .map_err(|e| self.error(format!("completing the upload of {key}"), e))?;
+        {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Err(UploadError::Gone),
+            Err(e) => {
+                return Err(UploadError::Store(
+                    self.error(format!("completing the upload of {key}"), e),
+                ));
+            }
+        }
         state.end_upload(&key_text)?;
         state.add_objects(&[(key_text, offset)])?;
         Ok(Uploaded {
@@ -664,14 +714,17 @@ impl ObjectDest {
         state: &Store,
         key: &str,
         in_flight: &mut JoinSet<Result<Part, object_store::Error>>,
-    ) -> Result<(), ExportError> {
+    ) -> Result<(), UploadError> {
         match in_flight.join_next().await {
-            Some(Ok(Ok(part))) => state.add_part(key, &part),
-            Some(Ok(Err(e))) => Err(self.error(format!("uploading a part of {key}"), e)),
-            Some(Err(e)) => Err(self.error(
+            Some(Ok(Ok(part))) => Ok(state.add_part(key, &part)?),
+            Some(Ok(Err(object_store::Error::NotFound { .. }))) => Err(UploadError::Gone),
+            Some(Ok(Err(e))) => Err(UploadError::Store(
+                self.error(format!("uploading a part of {key}"), e),
+            )),
+            Some(Err(e)) => Err(UploadError::Store(self.error(
                 format!("uploading a part of {key}"),
                 object_store::Error::JoinError { source: e },
-            )),
+            ))),
             None => Ok(()),
         }
     }

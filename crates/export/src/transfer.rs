@@ -130,6 +130,17 @@ impl Run {
                     return Ok((state, uploaded.sha256));
                 }
                 Err(UploadError::Store(e)) => return Err(e),
+                // (upload() starts over once itself and reports a second
+                // disappearance as a store error: not seen here.)
+                Err(UploadError::Gone) => {
+                    return Err(dest.error(
+                        format!("uploading {name}"),
+                        object_store::Error::Generic {
+                            store: "cfstream",
+                            source: "the multipart upload vanished".into(),
+                        },
+                    ));
+                }
                 Err(UploadError::Source(e)) => {
                     if let Some(reason) = self.on_error(e, Step::File, &mut attempts).await? {
                         self.fail(uid, kind, reason.clone())?;

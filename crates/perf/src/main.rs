@@ -950,18 +950,6 @@ async fn store_ceiling(weed: &testkit::seaweed::Seaweed, files: usize, mib: u64)
     use object_store::multipart::MultipartStore;
     use object_store::path::Path as ObjectPath;
     use testkit::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY};
-    #[derive(Debug)]
-    struct Connector;
-    impl object_store::client::HttpConnector for Connector {
-        fn connect(
-            &self,
-            _: &object_store::ClientOptions,
-        ) -> object_store::Result<object_store::client::HttpClient> {
-            Ok(object_store::client::HttpClient::new(
-                raw_http().build().unwrap(),
-            ))
-        }
-    }
     let s3 = std::sync::Arc::new(
         object_store::aws::AmazonS3Builder::new()
             .with_endpoint(weed.endpoint())
@@ -971,7 +959,7 @@ async fn store_ceiling(weed: &testkit::seaweed::Seaweed, files: usize, mib: u64)
             .with_access_key_id(ACCESS_KEY)
             .with_secret_access_key(SECRET_KEY)
             .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
-            .with_http_connector(Connector)
+            .with_http_connector(cfstream_export::dest::Connector)
             .build()
             .unwrap(),
     );

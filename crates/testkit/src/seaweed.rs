@@ -144,14 +144,21 @@ impl Seaweed {
             .len()
     }
 
-    /// Open uploads with at least `parts` finished parts.
-    pub async fn uploads_with_parts(&self, parts: usize) -> usize {
+    /// Open uploads with at least `parts` parts of `size` bytes stored (a
+    /// part being written shows fewer bytes).
+    pub async fn uploads_with_parts(&self, parts: usize, size: u64) -> usize {
         let mut n = 0;
         for upload in self
             .filer_entries(&format!("/buckets/{BUCKET}/.uploads/"))
             .await
         {
-            if self.filer_entries(&format!("{upload}/")).await.len() >= parts {
+            let whole = self
+                .filer_listing(&format!("{upload}/"))
+                .await
+                .into_iter()
+                .filter(|(_, s)| *s == size)
+                .count();
+            if whole >= parts {
                 n += 1;
             }
         }
@@ -160,6 +167,15 @@ impl Seaweed {
 
     /// The full paths of a filer directory's entries (none if missing).
     async fn filer_entries(&self, dir: &str) -> Vec<String> {
+        self.filer_listing(dir)
+            .await
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect()
+    }
+
+    /// The full paths and sizes of a filer directory's entries.
+    async fn filer_listing(&self, dir: &str) -> Vec<(String, u64)> {
         let url = format!("http://127.0.0.1:{}{dir}?limit=10000", self.filer_port);
         let Ok(response) = self
             .http
@@ -178,7 +194,10 @@ impl Seaweed {
             .as_array()
             .map(|e| {
                 e.iter()
-                    .filter_map(|e| e["FullPath"].as_str().map(str::to_owned))
+                    .filter_map(|e| {
+                        let path = e["FullPath"].as_str()?.to_owned();
+                        Some((path, e["FileSize"].as_u64().unwrap_or(0)))
+                    })
                     .collect()
             })
             .unwrap_or_default()
