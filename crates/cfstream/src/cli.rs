@@ -320,6 +320,14 @@ pub struct ExportArgs {
     /// doubling:DURATION (the baselines of docs/performance.md).
     #[arg(long, hide = true, default_value = "adaptive", value_parser = parse_poll)]
     pub poll: cfstream_export::PollPolicy,
+    /// Who is asked whether a download is ready: host (the download host,
+    /// the API only to learn of errors; default) or api (every poll; the
+    /// baseline of docs/performance.md).
+    #[arg(long, hide = true, default_value = "host", value_parser = parse_readiness)]
+    pub readiness: cfstream_export::Readiness,
+    /// A download not ready after this long fails (the run goes on).
+    #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait_timeout: std::time::Duration,
 }
 
 /// `--type` of export.
@@ -345,6 +353,14 @@ impl ExportKind {
 }
 
 /// `adaptive`, `fixed:1s`, `doubling:1s`.
+fn parse_readiness(text: &str) -> Result<cfstream_export::Readiness, String> {
+    match text {
+        "host" => Ok(cfstream_export::Readiness::Host),
+        "api" => Ok(cfstream_export::Readiness::Api),
+        other => Err(format!("{other:?}: expected host or api")),
+    }
+}
+
 fn parse_poll(text: &str) -> Result<cfstream_export::PollPolicy, String> {
     use cfstream_export::PollPolicy;
     let (name, arg) = text.split_once(':').unwrap_or((text, "1s"));

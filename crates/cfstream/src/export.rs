@@ -123,6 +123,8 @@ fn options(args: &ExportArgs, account_id: Option<&str>) -> Result<ExportOptions,
     options.retry_failed = args.retry_failed;
     options.dry_run = args.dry_run;
     options.poll = args.poll;
+    options.readiness = args.readiness;
+    options.wait_timeout = args.wait_timeout;
     Ok(options)
 }
 
@@ -262,6 +264,13 @@ fn write_report(
         },
         summary.elapsed_seconds,
     )?;
+    if summary.found_existing + summary.host_probes > 0 {
+        writeln!(
+            w,
+            "download host: {} file(s) found already there (no create), {} probe(s) (no API request each)",
+            summary.found_existing, summary.host_probes
+        )?;
+    }
     if summary.tokens_signed_locally + summary.tokens_requested > 0 {
         writeln!(
             w,

@@ -928,3 +928,75 @@ impl Client {
         }
     }
 }
+
+impl Client {
+    /// Asks the download host whether `video_id`'s file at `url` is there,
+    /// without its body: a `GET` of its first byte (`Range: bytes=0-0`),
+    /// signed as [`fetch_video_url`](Self::fetch_video_url) signs. No API
+    /// request (but a token from the API for a signed video without a
+    /// signing key).
+    ///
+    /// `Ok(Some(size))` when the file is served (its size from
+    /// `Content-Range`, 0 when the host did not say), `Ok(None)` when the
+    /// host answers 404 or 410 (not generated, or not yet ready), and any
+    /// other answer is an error with its status (a 429 or 5xx: the caller
+    /// backs off).
+    pub async fn probe_video_url(
+        &self,
+        video_id: &str,
+        url: &str,
+        signing: Signing,
+    ) -> Result<Option<u64>, Error> {
+        let (url, request) = file_request(video_id, url, signing)?;
+        let mut signed = signing == Signing::Required;
+        let mut refusals = 0u32;
+        loop {
+            let get_url = if signed {
+                crate::signing::signed_url(&url, &self.token(video_id).await?)?
+            } else {
+                url.clone()
+            };
+            let response = self
+                .shared
+                .files
+                .get(get_url)
+                .header(RANGE, "bytes=0-0")
+                .send()
+                .await
+                .map_err(|e| transport_error(&request, 1, e))?;
+            let status = response.status();
+            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                && signing != Signing::Never
+            {
+                if signed {
+                    refusals += 1;
+                }
+                if refusals < 2 {
+                    signed = true;
+                    continue;
+                }
+                return Err(Error::SignedUrlRefused {
+                    request,
+                    status,
+                    video_id: video_id.to_owned(),
+                    key_id: self.signing_key().map(|k| k.id().to_owned()),
+                });
+            }
+            return match status {
+                StatusCode::PARTIAL_CONTENT => Ok(Some(
+                    content_range(&response).and_then(|(_, t)| t).unwrap_or(0),
+                )),
+                StatusCode::OK => Ok(Some(header_u64(&response, CONTENT_LENGTH).unwrap_or(0))),
+                StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+                _ => Err(Error::UnexpectedResponse {
+                    request,
+                    status,
+                    content_type: content_type(&response),
+                    body_snippet: crate::client::snippet(
+                        &response.bytes().await.unwrap_or_default(),
+                    ),
+                }),
+            };
+        }
+    }
+}

@@ -1,14 +1,16 @@
 //! The per-file state machine driver: create, wait, then hand the file
 //! to the transfer; every step's failure classified, retried or recorded.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cloudflare_stream_downloads::types::DownloadType;
 use cloudflare_stream_downloads::{DownloadStatus, Downloads, Error, Signing};
 
-use crate::engine::{Outcome, Progress, Run};
+use crate::engine::{Outcome, Progress, Readiness, Run};
 use crate::error::ExportError;
+use crate::host::{self, Probe};
 use crate::machine::{Event, FileState};
 use crate::poll::Poller;
 use crate::select::requires_signed_urls;
@@ -100,7 +102,7 @@ impl Run {
         &self,
         row: &VideoRow,
         pending: &[(DownloadType, FileState)],
-    ) -> Result<Option<Signing>, ExportError> {
+    ) -> Result<Option<(Signing, Option<String>)>, ExportError> {
         let uid = row.uid.as_str();
         let listed = match &row.listed {
             Some(json) => Some(json.clone()),
@@ -120,19 +122,58 @@ impl Run {
                 Err(_) => None,
             },
         };
-        Ok(Some(match listed.as_deref().map(requires_signed_urls) {
+        let signing = match listed.as_deref().map(requires_signed_urls) {
             Some(true) => Signing::Required,
             _ => Signing::Auto,
-        }))
+        };
+        Ok(Some((signing, listed)))
     }
 
-    /// Takes each pending file of a video as far as it goes.
+    /// Takes each pending file of a video as far as it goes. `listed`: the
+    /// video's JSON (its playback URL gives the download host).
     pub(crate) async fn advance(
         &self,
         uid: &str,
         mut files: Vec<(DownloadType, FileState)>,
         signing: Signing,
+        listed: Option<&str>,
     ) -> Outcome {
+        // How the download host is asked: with the video's tokens when they
+        // are signed locally; a video that needs a token from the API (no
+        // signing key) is not asked at all (a token per probe would cost
+        // what a poll costs), and a video of unknown needs is asked
+        // unsigned (a 401 then leaves the round to the API).
+        let mut probe_signing = match (signing, self.client.signing_key().is_some()) {
+            (_, true) => Some(signing),
+            (Signing::Required, false) => None,
+            (_, false) => Some(Signing::Never),
+        };
+        // Existing downloads first: the URL the listing implies, asked of
+        // the download host (no API request). Found: no create, no poll.
+        let mut urls: HashMap<DownloadType, String> = HashMap::new();
+        for (kind, state) in files.iter_mut() {
+            let Some(url) = listed.and_then(|l| host::derived_url(l, *kind)) else {
+                continue;
+            };
+            if let (FileState::Selected, Some(how)) = (&*state, probe_signing) {
+                if self.stopped() {
+                    return Ok(());
+                }
+                match self.host.probe(&self.client, uid, &url, how).await {
+                    Probe::There => {
+                        *state =
+                            self.store
+                                .apply(uid, *kind, &Event::Ready { url: url.clone() })?;
+                        self.store.set_found(uid, *kind, "existing")?;
+                        self.host.found_existing.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    Probe::Refused => probe_signing = None,
+                    Probe::NotThere | Probe::Unknown => {}
+                }
+            }
+            urls.insert(*kind, url);
+        }
         // Create. A reason that is the video's, not the download's (not
         // ready to stream, gone), fails its other types without a request.
         let mut video_failed: Option<String> = None;
@@ -154,7 +195,13 @@ impl Run {
                 .api_call(|| self.client.create_download(uid, *kind))
                 .await?
             {
-                Ok(downloads) => self.record_download(uid, *kind, &downloads, true)?,
+                Ok(downloads) => {
+                    if let Some(url) = downloads.get(*kind).and_then(|d| d.url.clone()) {
+                        urls.insert(*kind, url);
+                    }
+                    self.store.set_found(uid, *kind, "created")?;
+                    self.record_download(uid, *kind, &downloads, true)?
+                }
                 Err(reason) => {
                     if reason == NOT_READY || reason == NOT_FOUND {
                         video_failed = Some(reason.clone());
@@ -164,7 +211,12 @@ impl Run {
                 }
             };
         }
-        // Wait: one listing of the video's downloads answers for every type.
+        // Wait. The download host answers "is it there?" for no API
+        // request: it is asked on the poll schedule, and the API only where
+        // only it can answer (a download that ended in `error`, or one not
+        // there well past its expected time): first after three times the
+        // first wait, then at doubling gaps. A file with no known URL is
+        // polled through the API alone, as before.
         let mut poller = Poller::with_pace(self.options.poll, self.pace.get());
         let waiting_since = Instant::now();
         let first_percent = files
@@ -174,6 +226,8 @@ impl Run {
                 _ => None,
             })
             .reduce(f64::min);
+        let mut api_gap: Option<Duration> = None;
+        let mut last_api = waiting_since;
         loop {
             let generating: Vec<f64> = files
                 .iter()
@@ -185,12 +239,73 @@ impl Run {
             let Some(least) = generating.iter().copied().reduce(f64::min) else {
                 break;
             };
-            let wait = poller.observe(Instant::now(), least);
+            let waited = waiting_since.elapsed();
+            if waited >= self.options.wait_timeout {
+                let reason = format!(
+                    "not ready after {} (timeout; at {least}% when last asked)",
+                    humantime::format_duration(Duration::from_secs(waited.as_secs()))
+                );
+                for (kind, state) in files.iter_mut() {
+                    if matches!(state, FileState::Created { .. }) {
+                        self.fail(uid, *kind, reason.clone())?;
+                        *state = FileState::Failed {
+                            reason: reason.clone(),
+                        };
+                    }
+                }
+                break;
+            }
+            let wait = poller
+                .observe(Instant::now(), least)
+                .min(self.options.wait_timeout - waited);
+            let gap = *api_gap.get_or_insert(wait * 3);
             let mut stop = self.stop.clone();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 _ = stop.wait_for(|s| *s) => return Ok(()),
             }
+            let host_first = self.options.readiness == Readiness::Host && probe_signing.is_some();
+            let mut unsure = !host_first;
+            if host_first {
+                for (kind, state) in files.iter_mut() {
+                    if !matches!(state, FileState::Created { .. }) {
+                        continue;
+                    }
+                    let Some(url) = urls.get(kind) else {
+                        unsure = true;
+                        continue;
+                    };
+                    let Some(how) = probe_signing else {
+                        unsure = true;
+                        continue;
+                    };
+                    match self.host.probe(&self.client, uid, url, how).await {
+                        Probe::There => {
+                            *state =
+                                self.store
+                                    .apply(uid, *kind, &Event::Ready { url: url.clone() })?;
+                            if let Some(from) = first_percent {
+                                self.pace.record(from, waiting_since.elapsed());
+                            }
+                        }
+                        Probe::NotThere => {}
+                        // 429, 5xx, a cut: the API decides this round.
+                        Probe::Unknown => unsure = true,
+                        Probe::Refused => {
+                            probe_signing = None;
+                            unsure = true;
+                        }
+                    }
+                }
+            }
+            let still = files
+                .iter()
+                .any(|(_, s)| matches!(s, FileState::Created { .. }));
+            if !still || (!unsure && last_api.elapsed() < gap) {
+                continue;
+            }
+            last_api = Instant::now();
+            api_gap = Some(gap * 2);
             let downloads = match self.api_call(|| self.client.list_downloads(uid)).await? {
                 Ok(downloads) => downloads,
                 Err(reason) => {
@@ -208,6 +323,9 @@ impl Run {
             };
             for (kind, state) in files.iter_mut() {
                 if matches!(state, FileState::Created { .. }) {
+                    if let Some(url) = downloads.get(*kind).and_then(|d| d.url.clone()) {
+                        urls.insert(*kind, url);
+                    }
                     *state = self.record_download(uid, *kind, &downloads, false)?;
                     if let (FileState::Ready { .. }, Some(from)) = (&*state, first_percent) {
                         self.pace.record(from, waiting_since.elapsed());

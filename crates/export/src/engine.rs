@@ -34,6 +34,9 @@ const SELECTION_PAGE: u32 = 256;
 /// limit's floor; each one costs a few hundred bytes.
 pub const DEFAULT_IN_FLIGHT: usize = 256;
 
+/// How long a download may take to be ready before its file fails.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// Which videos.
 #[derive(Debug, Clone)]
 pub enum Selection {
@@ -71,6 +74,25 @@ pub struct ExportOptions {
     pub poll: PollPolicy,
     /// Videos created or waited for at once.
     pub in_flight: usize,
+    /// Who is asked whether a download is ready.
+    pub readiness: Readiness,
+    /// A download not ready after this long fails (`not ready after …
+    /// (timeout)`); the run goes on.
+    pub wait_timeout: Duration,
+}
+
+/// Who is asked whether a download is ready (see [`crate::host`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// The download host, on the poll schedule (no API request), and the
+    /// API only to learn of an `error` or when the host stays silent well
+    /// past the expected time; existing downloads are found on the host
+    /// before any create.
+    #[default]
+    Host,
+    /// The API alone, every poll (the policy before; a baseline of
+    /// docs/performance.md).
+    Api,
 }
 
 impl ExportOptions {
@@ -93,6 +115,8 @@ impl ExportOptions {
             dry_run: false,
             poll: PollPolicy::default(),
             in_flight: DEFAULT_IN_FLIGHT,
+            readiness: Readiness::Host,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
         }
     }
 }
@@ -161,6 +185,14 @@ pub struct Summary {
     /// Videos of the selection known, from the listing, to require signed
     /// URLs (videos given by id are learned one by one, and not counted).
     pub signed_videos: u64,
+    /// Files whose download already existed on the download host (found
+    /// at the URL the listing implies): no create, no poll.
+    pub found_existing: u64,
+    /// Requests to the download host asking whether a file is there (no
+    /// API request each).
+    pub host_probes: u64,
+    /// `api_requests / videos`.
+    pub api_requests_per_video: f64,
     /// The run stopped early (Ctrl-C): files not reached are in none of
     /// the counts.
     pub interrupted: bool,
@@ -297,6 +329,8 @@ pub(crate) struct Run {
     pub(crate) interrupted: AtomicBool,
     /// Videos of the selection that require signed URLs (from the listing).
     pub(crate) signed_videos: AtomicU64,
+    /// The download host's probes.
+    pub(crate) host: crate::host::HostProbes,
 }
 
 /// A worker's result: `Err` stops the run.
@@ -417,6 +451,7 @@ impl Exporter {
             failed: Mutex::new(Vec::new()),
             interrupted: AtomicBool::new(false),
             signed_videos: AtomicU64::new(0),
+            host: crate::host::HostProbes::default(),
         });
         let tokens_before = run.client.token_counts();
         let videos = run.select(run_id).await?;
@@ -455,8 +490,17 @@ impl Exporter {
                 - tokens_before.signed_locally,
             tokens_requested: run.client.token_counts().requested - tokens_before.requested,
             signed_videos,
+            found_existing: run.host.found_existing.load(Ordering::Relaxed),
+            host_probes: run.host.probes.load(Ordering::Relaxed),
+            api_requests_per_video: 0.0,
             interrupted: run.interrupted.load(Ordering::Relaxed) || *run.stop.borrow(),
             plan: None,
+        };
+        let mut summary = summary;
+        summary.api_requests_per_video = if videos > 0 {
+            summary.api_requests as f64 / videos as f64
+        } else {
+            0.0
         };
         let json = serde_json::to_string(&summary).unwrap_or_default();
         run.store.finish_run(run_id, &json)?;
@@ -751,10 +795,11 @@ impl Run {
             pending.push((*kind, state));
         }
         if !pending.is_empty() {
-            let Some(signing) = self.signing_of(row, &pending).await? else {
+            let Some((signing, listed)) = self.signing_of(row, &pending).await? else {
                 return self.write_metadata(uid).await;
             };
-            self.advance(uid, pending, signing).await?;
+            self.advance(uid, pending, signing, listed.as_deref())
+                .await?;
         }
         self.write_metadata(uid).await
     }

@@ -30,6 +30,7 @@ pub mod dest;
 mod driver;
 pub mod engine;
 pub mod error;
+pub mod host;
 pub mod limiter;
 pub mod lock;
 pub mod machine;
@@ -43,7 +44,8 @@ pub mod transfer;
 
 pub use dest::{Destination, default_state_path};
 pub use engine::{
-    ExportOptions, Exporter, Failure, Observer, Planned, Progress, Selection, Summary, file_name,
+    ExportOptions, Exporter, Failure, Observer, Planned, Progress, Readiness, Selection, Summary,
+    file_name,
 };
 pub use error::ExportError;
 pub use limiter::Rate;

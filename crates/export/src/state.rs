@@ -1,6 +1,6 @@
 //! The run's state: an embedded SQLite database, `DIR/cfstream-export.sqlite`.
 //!
-//! Schema (version 2; `PRAGMA user_version` holds the version and
+//! Schema (version 3; `PRAGMA user_version` holds the version and
 //! [`Store::open`] migrates older files forward, refusing newer ones):
 //!
 //! ```sql
@@ -51,6 +51,9 @@
 //!     key  TEXT PRIMARY KEY,              -- start, plus the objects written since
 //!     size INTEGER NOT NULL
 //! );
+//! -- version 3: how each file's download was found
+//! ALTER TABLE files ADD COLUMN found TEXT
+//!     CHECK (found IN ('existing', 'created'));  -- on the download host, or by a create
 //! ```
 //!
 //! The database is in WAL mode with `synchronous = FULL`: every state change
@@ -74,7 +77,7 @@ use crate::machine::{Event, FileState};
 pub const STATE_FILE: &str = "cfstream-export.sqlite";
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migrations: entry `i` takes a database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -126,6 +129,9 @@ CREATE TABLE objects (
     key  TEXT PRIMARY KEY,
     size INTEGER NOT NULL
 );
+",
+    "
+ALTER TABLE files ADD COLUMN found TEXT CHECK (found IN ('existing', 'created'));
 ",
 ];
 
@@ -474,6 +480,18 @@ impl Store {
             c.execute(
                 "UPDATE videos SET listed = ?1 WHERE uid = ?2",
                 params![json, uid],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records how a file's download was found: `existing` (on the download
+    /// host, no create) or `created`.
+    pub fn set_found(&self, uid: &str, kind: DownloadType, how: &str) -> Result<(), ExportError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE files SET found = ?1 WHERE uid = ?2 AND type = ?3",
+                params![how, uid, type_name(kind)],
             )
             .map(drop)
         })

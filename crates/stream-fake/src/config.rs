@@ -69,6 +69,10 @@ pub struct FakeConfig {
     /// A pause before each 64 KiB chunk of a served file (slow transfers,
     /// for tests that interrupt them).
     pub file_chunk_delay: Duration,
+    /// Videos whose downloads (default and audio) exist, ready, from the
+    /// start (someone enabled downloads before): every `n`-th listed video
+    /// that is ready to stream, counting from the first (0: none, 1: all).
+    pub existing_downloads: usize,
 }
 
 /// A rate limit with a lockout, as Cloudflare's (1200 requests per 5
@@ -127,6 +131,7 @@ impl Default for FakeConfig {
             faults: Vec::new(),
             rate_limit: None,
             file_chunk_delay: Duration::ZERO,
+            existing_downloads: 0,
         }
     }
 }

@@ -64,6 +64,10 @@ struct Args {
     /// Pause before each 64 KiB chunk of a served file, e.g. 20ms.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     file_chunk_delay: Duration,
+    /// Every N-th listed video (ready to stream) has its downloads, ready,
+    /// from the start (0: none, 1: all).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    existing_downloads: usize,
 }
 
 const AFTER_HELP: &str = "\
@@ -97,6 +101,7 @@ async fn main() -> std::io::Result<()> {
         faults: args.faults,
         rate_limit: args.rate_limit,
         file_chunk_delay: args.file_chunk_delay,
+        existing_downloads: args.existing_downloads,
     };
     let fake = StreamFake::start(config).await?;
     for id in &args.failing_videos {

@@ -600,6 +600,11 @@ async fn file(
             _ => None,
         };
         let ready = kind.is_some_and(|k| w.is_ready(&video, k));
+        if !ready {
+            // Asking the download host is a check like a listing: under
+            // `Progress::PerPoll` it advances generation too.
+            w.poll(&video);
+        }
         // Without a token, a video that requires signed URLs is refused.
         let signed = !tokened && w.requires_signed_urls(&video);
         // A fault on the body (cut, short, range ignored) is spent only on

@@ -65,6 +65,8 @@ pub struct DownloadView {
 struct DownloadState {
     created: Instant,
     polls: u32,
+    /// Generated before the fake started ([`crate::FakeConfig::existing_downloads`]).
+    existing: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -165,8 +167,22 @@ impl World {
         listed.extend(world.config.catalog.clone());
         // One sort for the whole account (adding one by one is quadratic).
         listed.sort_by(|a, b| (a.created, &a.uid).cmp(&(b.created, &b.uid)));
-        for video in &listed {
-            world.videos.insert(video.uid.clone(), Video::listed(video));
+        let every = world.config.existing_downloads;
+        for (i, video) in listed.iter().enumerate() {
+            let mut v = Video::listed(video);
+            if every > 0 && i % every == 0 && video.ready_to_stream {
+                for kind in [Kind::Default, Kind::Audio] {
+                    v.downloads.insert(
+                        kind,
+                        DownloadState {
+                            created: Instant::now(),
+                            polls: 0,
+                            existing: true,
+                        },
+                    );
+                }
+            }
+            world.videos.insert(video.uid.clone(), v);
         }
         world.catalog = listed;
         world
@@ -287,6 +303,7 @@ impl World {
             v.downloads.entry(kind).or_insert(DownloadState {
                 created: Instant::now(),
                 polls: 0,
+                existing: false,
             });
         }
     }
@@ -303,7 +320,8 @@ impl World {
         }
     }
 
-    /// A list request: counts as a poll (progress per poll advances).
+    /// A list request, or a download-host request for a file not ready
+    /// yet: counts as a poll (progress per poll advances).
     pub(crate) fn poll(&mut self, video: &str) {
         if let Some(v) = self.videos.get_mut(video) {
             for d in v.downloads.values_mut() {
@@ -321,6 +339,7 @@ impl World {
             .iter()
             .map(|(kind, d)| {
                 let raw = match self.config.progress {
+                    _ if d.existing => 100.0,
                     Progress::PerPoll { step } => step * f64::from(d.polls),
                     Progress::OverTime { duration } => {
                         100.0 * d.created.elapsed().as_secs_f64()
