@@ -89,6 +89,17 @@ pub(crate) fn classify(error: &Error, step: Step) -> Class {
     }
 }
 
+/// `readyToStream: false` in a video's JSON (absent or unreadable: not
+/// known, so not false).
+fn not_ready_to_stream(json: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Flag {
+        #[serde(rename = "readyToStream")]
+        ready: Option<bool>,
+    }
+    serde_json::from_str::<Flag>(json).is_ok_and(|f| f.ready == Some(false))
+}
+
 pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500u64 << attempt.min(6))
 }
@@ -138,6 +149,19 @@ impl Run {
         signing: Signing,
         listed: Option<&str>,
     ) -> Outcome {
+        // A video the listing shows not ready to stream cannot have
+        // downloads (the API would answer 10011): its files fail with no
+        // request (`--retry-failed` tries them again later).
+        if listed.is_some_and(not_ready_to_stream) {
+            for (kind, state) in files.iter_mut() {
+                if *state == FileState::Selected {
+                    self.fail(uid, *kind, NOT_READY.into())?;
+                    *state = FileState::Failed {
+                        reason: NOT_READY.into(),
+                    };
+                }
+            }
+        }
         // How the download host is asked: with the video's tokens when they
         // are signed locally; a video that needs a token from the API (no
         // signing key) is not asked at all (a token per probe would cost

@@ -125,10 +125,11 @@ impl ObjectDest {
             .put(&probe, PutPayload::from_static(b"cfstream preflight\n"))
             .await
             .map_err(|e| self.error("writing a probe object (preflight)", e))?;
-        self.store
-            .delete(&probe)
-            .await
-            .map_err(|e| self.error("deleting the probe object (preflight)", e))
+        match self.store.delete(&probe).await {
+            // (another run's start may have swept it: see `list_into`)
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error("deleting the probe object (preflight)", e)),
+        }
     }
 
     /// Lists the prefix into the state's `objects` table; returns the
@@ -140,6 +141,19 @@ impl ObjectDest {
         let mut count = 0u64;
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(|e| self.error("listing the prefix", e))?;
+            // A probe object left by a run killed during its preflight
+            // (nothing else under the prefix is named so): swept.
+            if meta
+                .location
+                .filename()
+                .is_some_and(|n| n.starts_with(".cfstream-probe-"))
+            {
+                match self.store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.error("deleting a probe object left behind", e)),
+                }
+                continue;
+            }
             page.push((meta.location.to_string(), meta.size));
             if page.len() == 1000 {
                 count += page.len() as u64;
