@@ -239,6 +239,12 @@ r2:// takes R2's key pair there, and its endpoint from the account id);
 GOOGLE_SERVICE_ACCOUNT (gs://); AZURE_STORAGE_ACCOUNT_NAME and
 AZURE_STORAGE_ACCOUNT_KEY (az://).
 
+API requests are spent only where the API alone can answer: a file already
+on the download host (at the URL the listing implies) is fetched with no
+create, and whether a created download is ready is asked of the download
+host (no API request), the API only to learn of an error or a download
+silent past 30 s (--wait-timeout bounds the wait).
+
 The API budget is per user: with N shards each process takes 1/N of --rate's
 default (1000/5m); an explicit --rate is this process's own.
 

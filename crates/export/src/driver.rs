@@ -100,6 +100,10 @@ fn not_ready_to_stream(json: &str) -> bool {
     serde_json::from_str::<Flag>(json).is_ok_and(|f| f.ready == Some(false))
 }
 
+/// The earliest API poll of a download whose file the download host does
+/// not have yet (see `Run::advance`).
+const FIRST_API_POLL: Duration = Duration::from_secs(30);
+
 pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500u64 << attempt.min(6))
 }
@@ -179,7 +183,9 @@ impl Run {
             let Some(url) = listed.and_then(|l| host::derived_url(l, *kind)) else {
                 continue;
             };
-            if let (FileState::Selected, Some(how)) = (&*state, probe_signing) {
+            let existing_first = self.options.readiness == Readiness::Host;
+            if let (FileState::Selected, Some(how), true) = (&*state, probe_signing, existing_first)
+            {
                 if self.stopped() {
                     return Ok(());
                 }
@@ -239,7 +245,8 @@ impl Run {
         // request: it is asked on the poll schedule, and the API only where
         // only it can answer (a download that ended in `error`, or one not
         // there well past its expected time): first after three times the
-        // first wait, then at doubling gaps. A file with no known URL is
+        // first wait or `FIRST_API_POLL`, whichever is later, then at
+        // doubling gaps. A file with no known URL is
         // polled through the API alone, as before.
         let mut poller = Poller::with_pace(self.options.poll, self.pace.get());
         let waiting_since = Instant::now();
@@ -252,6 +259,9 @@ impl Run {
             .reduce(f64::min);
         let mut api_gap: Option<Duration> = None;
         let mut last_api = waiting_since;
+        // A new `percentComplete` since the last wait (the API was asked):
+        // the poller extrapolates; else the host's miss only lengthens it.
+        let mut observed = true;
         loop {
             let generating: Vec<f64> = files
                 .iter()
@@ -279,10 +289,14 @@ impl Run {
                 }
                 break;
             }
-            let wait = poller
-                .observe(Instant::now(), least)
-                .min(self.options.wait_timeout - waited);
-            let gap = *api_gap.get_or_insert(wait * 3);
+            let next = if observed || self.options.readiness == Readiness::Api {
+                poller.observe(Instant::now(), least)
+            } else {
+                poller.missed()
+            };
+            observed = false;
+            let wait = next.min(self.options.wait_timeout - waited);
+            let gap = *api_gap.get_or_insert((wait * 3).max(FIRST_API_POLL));
             let mut stop = self.stop.clone();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -330,6 +344,7 @@ impl Run {
             }
             last_api = Instant::now();
             api_gap = Some(gap * 2);
+            observed = true;
             let downloads = match self.api_call(|| self.client.list_downloads(uid)).await? {
                 Ok(downloads) => downloads,
                 Err(reason) => {

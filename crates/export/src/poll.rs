@@ -155,9 +155,40 @@ impl Poller {
     }
 }
 
+impl Poller {
+    /// The wait after a check that learned nothing (the download host has
+    /// no file yet; no new `percentComplete`): checks of the download host
+    /// cost no API request, so under the adaptive policy the wait grows by
+    /// half (not doubling) from the last, within `min..=max`; the other
+    /// policies keep their schedule.
+    pub fn missed(&mut self) -> Duration {
+        let wait = match (self.policy, self.wait) {
+            (PollPolicy::Adaptive { min, max, .. }, Some(w)) => (w * 3 / 2).clamp(min, max),
+            (PollPolicy::Adaptive { first, min, max }, None) => first.clamp(min, max),
+            (PollPolicy::Fixed { interval }, _) => interval,
+            (PollPolicy::Doubling { first, max }, w) => w.map_or(first, |w| (w * 2).min(max)),
+        };
+        self.wait = Some(wait);
+        wait
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missed_check_of_the_host_waits_half_as_long_again() {
+        let mut p = Poller::new(PollPolicy::default());
+        let t = Instant::now();
+        assert_eq!(p.observe(t, 0.0), Duration::from_secs(2));
+        assert_eq!(p.missed(), Duration::from_secs(3));
+        assert_eq!(p.missed(), Duration::from_millis(4500));
+        for _ in 0..20 {
+            p.missed();
+        }
+        assert_eq!(p.missed(), Duration::from_secs(60));
+    }
 
     fn adaptive() -> Poller {
         Poller::new(PollPolicy::default())

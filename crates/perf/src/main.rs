@@ -612,15 +612,8 @@ enum Signed {
     AllByApi,
     /// Every video signed; a signing key (made before the run, not counted).
     AllLocally,
-}
-
-async fn export_once(
-    videos: usize,
-    rate: cfstream_export::Rate,
-    generation: Duration,
-    poll: cfstream_export::PollPolicy,
-) -> (cfstream_export::Summary, u64, u64) {
-    export_once_signed(videos, rate, generation, poll, Signed::Catalog).await
+    /// The generated catalog, with a signing key.
+    CatalogWithKey,
 }
 
 async fn export_once_signed(
@@ -630,8 +623,32 @@ async fn export_once_signed(
     poll: cfstream_export::PollPolicy,
     signed: Signed,
 ) -> (cfstream_export::Summary, u64, u64) {
+    export_once_with(
+        videos,
+        rate,
+        generation,
+        poll,
+        signed,
+        cfstream_export::Readiness::Host,
+        0,
+    )
+    .await
+}
+
+/// One export run; `existing`: every n-th video has its downloads already
+/// (0: none).
+async fn export_once_with(
+    videos: usize,
+    rate: cfstream_export::Rate,
+    generation: Duration,
+    poll: cfstream_export::PollPolicy,
+    signed: Signed,
+    readiness: cfstream_export::Readiness,
+    existing: usize,
+) -> (cfstream_export::Summary, u64, u64) {
     use cfstream_export::{ExportOptions, Exporter, Selection};
-    let (generated_videos, catalog) = if signed == Signed::Catalog {
+    let (generated_videos, catalog) = if matches!(signed, Signed::Catalog | Signed::CatalogWithKey)
+    {
         (videos, Vec::new())
     } else {
         let mut all = stream_fake::catalog::generate(videos);
@@ -655,6 +672,7 @@ async fn export_once_signed(
             window: rate.per,
             lockout: Duration::from_secs(5),
         }),
+        existing_downloads: existing,
         ..FakeConfig::default()
     })
     .await;
@@ -665,12 +683,13 @@ async fn export_once_signed(
     );
     options.rate = rate;
     options.poll = poll;
+    options.readiness = readiness;
     let exporter = Exporter::new(options).unwrap();
     let mut builder = Client::builder()
         .api_token(&fake.config().api_token)
         .account_id(&fake.config().account_id)
         .base_url(fake.base_url());
-    if signed == Signed::AllLocally {
+    if matches!(signed, Signed::AllLocally | Signed::CatalogWithKey) {
         let key = client_for(&fake).create_signing_key().await.unwrap();
         builder = builder.signing_key(key.signing_key().unwrap());
     }
@@ -706,43 +725,116 @@ async fn export(videos: usize) {
          32 KiB files; the fake refuses past 1.2x the rate (5 s lockout)",
         generation.as_secs()
     );
+    use cfstream_export::Readiness;
     println!(
-        "poll policy | API requests | per video | elapsed | floor (listing + 1 create per video) | elapsed / floor | 429s"
+        "account | readiness, poll policy | API requests | per video | elapsed | floor | elapsed / floor | download-host probes per file | found existing | 429s"
     );
-    println!("---|---|---|---|---|---|---");
-    let floor_requests = videos.div_ceil(1000) as u64 + videos as u64;
-    let floor = rate.floor(floor_requests);
-    let policies = [
-        ("adaptive (ours)", PollPolicy::default()),
+    println!("---|---|---|---|---|---|---|---|---|---");
+    // The floor without downloads: the listing and one create per file of
+    // a video ready to stream (the listing shows the others). With every
+    // download existing: the listing alone.
+    let fixed = PollPolicy::Fixed {
+        interval: Duration::from_secs(1),
+    };
+    let doubling = PollPolicy::Doubling {
+        first: Duration::from_secs(1),
+        max: Duration::from_secs(60),
+    };
+    let adaptive = PollPolicy::default();
+    let runs = [
         (
-            "every 1 s",
-            PollPolicy::Fixed {
-                interval: Duration::from_secs(1),
-            },
+            "no downloads",
+            "host, adaptive (ours)",
+            adaptive,
+            Readiness::Host,
+            0,
+            Signed::Catalog,
         ),
         (
-            "doubling from 1 s",
-            PollPolicy::Doubling {
-                first: Duration::from_secs(1),
-                max: Duration::from_secs(60),
-            },
+            "no downloads",
+            "API, adaptive (before)",
+            adaptive,
+            Readiness::Api,
+            0,
+            Signed::Catalog,
+        ),
+        (
+            "no downloads",
+            "API, every 1 s",
+            fixed,
+            Readiness::Api,
+            0,
+            Signed::Catalog,
+        ),
+        (
+            "no downloads",
+            "API, doubling from 1 s",
+            doubling,
+            Readiness::Api,
+            0,
+            Signed::Catalog,
+        ),
+        (
+            "all downloads exist",
+            "host, adaptive (ours)",
+            adaptive,
+            Readiness::Host,
+            1,
+            Signed::Catalog,
+        ),
+        (
+            "all downloads exist, signing key",
+            "host, adaptive (ours)",
+            adaptive,
+            Readiness::Host,
+            1,
+            Signed::CatalogWithKey,
+        ),
+        (
+            "all downloads exist",
+            "API, adaptive (before)",
+            adaptive,
+            Readiness::Api,
+            1,
+            Signed::Catalog,
         ),
     ];
-    for (name, poll) in policies {
-        let (s, served, refused) = export_once(videos, rate, generation, poll).await;
+    for (account, name, poll, readiness, existing, signed) in runs {
+        let (s, served, refused) =
+            export_once_with(videos, rate, generation, poll, signed, readiness, existing).await;
         assert_eq!(s.api_requests, served, "every request counted");
+        let not_ready = s
+            .failed
+            .iter()
+            .filter(|f| f.reason == "not ready to stream")
+            .count() as u64;
+        let floor_requests = videos.div_ceil(1000) as u64
+            + if existing > 0 {
+                0
+            } else {
+                videos as u64 - not_ready
+            };
+        let floor = rate.floor(floor_requests);
+        let files = (s.done + s.failed.len() as u64).max(1);
         println!(
-            "{name} | {} | {:.2} | {:.1} s | {:.1} s | {:.2} | {refused}",
+            "{account} | {name} | {} | {:.3} | {:.1} s | {:.1} s ({floor_requests} requests) | {:.2} | {:.2} | {} | {refused}",
             s.api_requests,
             s.api_requests as f64 / videos as f64,
             s.elapsed_seconds,
             floor.as_secs_f64(),
-            s.elapsed_seconds / floor.as_secs_f64(),
+            s.elapsed_seconds / floor.as_secs_f64().max(0.001),
+            s.host_probes as f64 / files as f64,
+            s.found_existing,
         );
         println!(
-            "  ({} done, {} failed: the catalog's not-ready and signed videos)",
+            "  ({} done, {} failed: the catalog's not-ready videos{})",
             s.done,
-            s.failed.len()
+            s.failed.len(),
+            if signed == Signed::Catalog {
+                "; signed videos without a key are created and polled through the API"
+            } else {
+                ""
+            }
         );
     }
 }

@@ -139,6 +139,14 @@ async fn main() -> std::io::Result<()> {
     }
     println!("Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
+    // What each host was asked, for whoever ran a client against it.
+    println!(
+        "summary: API {} request(s) ({} answered 429); download host {} request(s), {} body byte(s) sent",
+        fake.api_request_count(),
+        fake.rate_limited_count(),
+        fake.file_requests().len(),
+        fake.file_bytes_sent()
+    );
     fake.shutdown().await;
     Ok(())
 }
