@@ -113,8 +113,11 @@ pub fn check_destination(path: &Path) -> Result<(), Error> {
     let existed = part.exists();
     let file = open_part(&part)?;
     let locked = lock(&file, path);
-    if !existed {
-        // Only a check: leave nothing behind.
+    // Only a check: leave nothing behind, but only while holding the lock.
+    // Without it, the `.part` may be another fetch's that appeared since
+    // `exists()` (its writer took the lock in between): removing it would
+    // pull the file from under that writer.
+    if !existed && locked.is_ok() {
         let _ = std::fs::remove_file(&part);
     }
     locked
