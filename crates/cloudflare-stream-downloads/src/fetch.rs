@@ -856,79 +856,49 @@ impl Client {
         if_range: Option<&str>,
     ) -> Result<FileStream, Error> {
         let (url, request) = file_request(video_id, url, signing)?;
-        let mut signed = signing == Signing::Required;
-        let mut refusals = 0u32;
-        loop {
-            let get_url = if signed {
-                crate::signing::signed_url(&url, &self.token(video_id).await?)?
-            } else {
-                url.clone()
-            };
-            let mut get = self.shared.files.get(get_url);
-            if from > 0 {
-                get = get.header(RANGE, format!("bytes={from}-"));
-                if let Some(v) = if_range {
-                    get = get.header(IF_RANGE, v);
+        let response = self
+            .signed_get(video_id, &url, &request, signing, |mut get| {
+                if from > 0 {
+                    get = get.header(RANGE, format!("bytes={from}-"));
+                    if let Some(v) = if_range {
+                        get = get.header(IF_RANGE, v);
+                    }
                 }
-            }
-            let response = get
-                .send()
-                .await
-                .map_err(|e| transport_error(&request, 1, e))?;
-            let status = response.status();
-            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-                && signing != Signing::Never
-            {
-                if signed {
-                    refusals += 1;
+                get
+            })
+            .await?;
+        let status = response.status();
+        let (start, total) = match status {
+            StatusCode::OK => (0, header_u64(&response, CONTENT_LENGTH)),
+            StatusCode::PARTIAL_CONTENT if from > 0 => match content_range(&response) {
+                Some((start, total)) if start == from => (start, total),
+                _ => {
+                    return Err(unexpected(
+                        &request,
+                        &response,
+                        "206 without a Content-Range from the offset asked",
+                    ));
                 }
-                if refusals < 2 {
-                    tracing::info!(
-                        status = status.as_u16(),
-                        "the download host wants a (new) signed URL; making a token"
-                    );
-                    signed = true;
-                    continue;
-                }
-                return Err(Error::SignedUrlRefused {
+            },
+            _ => {
+                return Err(Error::UnexpectedResponse {
                     request,
                     status,
-                    video_id: video_id.to_owned(),
-                    key_id: self.signing_key().map(|k| k.id().to_owned()),
+                    content_type: content_type(&response),
+                    body_snippet: crate::client::snippet(
+                        &response.bytes().await.unwrap_or_default(),
+                    ),
                 });
             }
-            let (start, total) = match status {
-                StatusCode::OK => (0, header_u64(&response, CONTENT_LENGTH)),
-                StatusCode::PARTIAL_CONTENT if from > 0 => match content_range(&response) {
-                    Some((start, total)) if start == from => (start, total),
-                    _ => {
-                        return Err(unexpected(
-                            &request,
-                            &response,
-                            "206 without a Content-Range from the offset asked",
-                        ));
-                    }
-                },
-                _ => {
-                    return Err(Error::UnexpectedResponse {
-                        request,
-                        status,
-                        content_type: content_type(&response),
-                        body_snippet: crate::client::snippet(
-                            &response.bytes().await.unwrap_or_default(),
-                        ),
-                    });
-                }
-            };
-            return Ok(FileStream {
-                etag: header_text(&response, ETAG),
-                last_modified: header_text(&response, LAST_MODIFIED),
-                response,
-                request,
-                start,
-                total,
-            });
-        }
+        };
+        Ok(FileStream {
+            etag: header_text(&response, ETAG),
+            last_modified: header_text(&response, LAST_MODIFIED),
+            response,
+            request,
+            start,
+            total,
+        })
     }
 }
 
@@ -951,55 +921,74 @@ impl Client {
         signing: Signing,
     ) -> Result<Option<u64>, Error> {
         let (url, request) = file_request(video_id, url, signing)?;
+        let response = self
+            .signed_get(video_id, &url, &request, signing, |get| {
+                get.header(RANGE, "bytes=0-0")
+            })
+            .await?;
+        let status = response.status();
+        match status {
+            StatusCode::PARTIAL_CONTENT => Ok(Some(
+                content_range(&response).and_then(|(_, t)| t).unwrap_or(0),
+            )),
+            StatusCode::OK => Ok(Some(header_u64(&response, CONTENT_LENGTH).unwrap_or(0))),
+            StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+            _ => Err(Error::UnexpectedResponse {
+                request,
+                status,
+                content_type: content_type(&response),
+                body_snippet: crate::client::snippet(&response.bytes().await.unwrap_or_default()),
+            }),
+        }
+    }
+
+    /// A `GET` of a file URL (`headers` adds to it), signed as `signing`
+    /// says: a fresh token when the video needs one (from the start with
+    /// `Required`, after a 401 or 403 with `Auto`), one new token after a
+    /// refusal, then [`Error::SignedUrlRefused`]. Returns the answer with
+    /// any other status.
+    async fn signed_get(
+        &self,
+        video_id: &str,
+        url: &reqwest::Url,
+        request: &RequestSummary,
+        signing: Signing,
+        headers: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Error> {
         let mut signed = signing == Signing::Required;
         let mut refusals = 0u32;
         loop {
             let get_url = if signed {
-                crate::signing::signed_url(&url, &self.token(video_id).await?)?
+                crate::signing::signed_url(url, &self.token(video_id).await?)?
             } else {
                 url.clone()
             };
-            let response = self
-                .shared
-                .files
-                .get(get_url)
-                .header(RANGE, "bytes=0-0")
+            let response = headers(self.shared.files.get(get_url))
                 .send()
                 .await
-                .map_err(|e| transport_error(&request, 1, e))?;
+                .map_err(|e| transport_error(request, 1, e))?;
             let status = response.status();
-            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-                && signing != Signing::Never
+            if !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                || signing == Signing::Never
             {
-                if signed {
-                    refusals += 1;
-                }
-                if refusals < 2 {
-                    signed = true;
-                    continue;
-                }
+                return Ok(response);
+            }
+            if signed {
+                refusals += 1;
+            }
+            if refusals >= 2 {
                 return Err(Error::SignedUrlRefused {
-                    request,
+                    request: request.clone(),
                     status,
                     video_id: video_id.to_owned(),
                     key_id: self.signing_key().map(|k| k.id().to_owned()),
                 });
             }
-            return match status {
-                StatusCode::PARTIAL_CONTENT => Ok(Some(
-                    content_range(&response).and_then(|(_, t)| t).unwrap_or(0),
-                )),
-                StatusCode::OK => Ok(Some(header_u64(&response, CONTENT_LENGTH).unwrap_or(0))),
-                StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
-                _ => Err(Error::UnexpectedResponse {
-                    request,
-                    status,
-                    content_type: content_type(&response),
-                    body_snippet: crate::client::snippet(
-                        &response.bytes().await.unwrap_or_default(),
-                    ),
-                }),
-            };
+            tracing::info!(
+                status = status.as_u16(),
+                "the download host wants a (new) signed URL; making a token"
+            );
+            signed = true;
         }
     }
 }

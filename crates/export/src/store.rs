@@ -464,30 +464,32 @@ impl ObjectDest {
         signing: Signing,
         progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
     ) -> Result<Uploaded, UploadError> {
-        let first = self
-            .upload_attempt(client, state, video_id, name, url, signing, progress)
-            .await;
-        let Err(UploadError::Gone) = first else {
-            return first;
-        };
-        // The recorded upload is gone: forget it and start a new one.
-        tracing::info!(
-            object = name,
-            "the recorded upload no longer exists; starting over"
-        );
-        state.end_upload(self.key(name).as_ref())?;
-        match self
-            .upload_attempt(client, state, video_id, name, url, signing, progress)
-            .await
-        {
-            Err(UploadError::Gone) => Err(UploadError::Store(self.error(
-                format!("uploading {name}"),
-                object_store::Error::Generic {
-                    store: "cfstream",
-                    source: "a new multipart upload vanished while in use".into(),
-                },
-            ))),
-            other => other,
+        let mut started_over = false;
+        loop {
+            match self
+                .upload_attempt(client, state, video_id, name, url, signing, progress)
+                .await
+            {
+                // The recorded upload is gone: forget it, start a new one.
+                Err(UploadError::Gone) if !started_over => {
+                    tracing::info!(
+                        object = name,
+                        "the recorded upload no longer exists; starting over"
+                    );
+                    state.end_upload(self.key(name).as_ref())?;
+                    started_over = true;
+                }
+                Err(UploadError::Gone) => {
+                    return Err(UploadError::Store(self.error(
+                        format!("uploading {name}"),
+                        object_store::Error::Generic {
+                            store: "cfstream",
+                            source: "a new multipart upload vanished while in use".into(),
+                        },
+                    )));
+                }
+                other => return other,
+            }
         }
     }
 
