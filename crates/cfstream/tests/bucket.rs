@@ -15,7 +15,7 @@ mod common;
 use common::{finish, sha256_hex};
 
 use futures_util::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value;
@@ -27,16 +27,7 @@ const TOKEN: &str = "bucket-test-token-never-printed";
 
 /// A client of the bucket, for the test's own reads.
 fn bucket(weed: &Seaweed) -> AmazonS3 {
-    AmazonS3Builder::new()
-        .with_endpoint(weed.endpoint())
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_bucket_name(BUCKET)
-        .with_access_key_id(ACCESS_KEY)
-        .with_secret_access_key(SECRET_KEY)
-        .with_http_connector(cfstream_export::dest::Connector)
-        .build()
-        .unwrap()
+    weed.bucket().build().unwrap()
 }
 
 /// A loopback port nothing listens on.

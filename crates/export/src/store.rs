@@ -60,6 +60,19 @@ pub fn part_size_for(total: Option<u64>) -> u64 {
     needed.max(MIN_PART)
 }
 
+/// Where an upload's bytes come from: a video's file on the download host.
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    /// The client that opens it.
+    pub client: &'a Client,
+    /// The video.
+    pub video_id: &'a str,
+    /// Its download URL (unsigned).
+    pub url: &'a str,
+    /// Whether the URL needs a token.
+    pub signing: Signing,
+}
+
 /// A finished upload.
 #[derive(Debug)]
 pub(crate) struct Uploaded {
@@ -450,26 +463,19 @@ impl ObjectDest {
         state.end_upload(&upload.key)
     }
 
-    /// Streams `video_id`'s file at `url` into the object `name`, as the
-    /// module documentation says; continues the state's upload of it if
-    /// there is one.
-    #[allow(clippy::too_many_arguments)]
+    /// Streams `source`'s file into the object `name`, as the module
+    /// documentation says; continues the state's upload of it if there is
+    /// one.
     pub(crate) async fn upload(
         &self,
-        client: &Client,
+        source: &Source<'_>,
         state: &Store,
-        video_id: &str,
         name: &str,
-        url: &str,
-        signing: Signing,
         progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
     ) -> Result<Uploaded, UploadError> {
         let mut started_over = false;
         loop {
-            match self
-                .upload_attempt(client, state, video_id, name, url, signing, progress)
-                .await
-            {
+            match self.upload_attempt(source, state, name, progress).await {
                 // The recorded upload is gone: forget it, start a new one.
                 Err(UploadError::Gone) if !started_over => {
                     tracing::info!(
@@ -493,17 +499,19 @@ impl ObjectDest {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn upload_attempt(
         &self,
-        client: &Client,
+        source: &Source<'_>,
         state: &Store,
-        video_id: &str,
         name: &str,
-        url: &str,
-        signing: Signing,
         progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
     ) -> Result<Uploaded, UploadError> {
+        let Source {
+            client,
+            video_id,
+            url,
+            signing,
+        } = *source;
         let key = self.key(name);
         let key_text = key.to_string();
         let (mut upload, mut parts) = match state.upload(&key_text)? {

@@ -101,16 +101,14 @@ impl Run {
                     total,
                 })
             };
+            let source = crate::store::Source {
+                client: &self.client,
+                video_id: uid,
+                url,
+                signing,
+            };
             let result = dest
-                .upload(
-                    &self.client,
-                    &self.store,
-                    uid,
-                    &name,
-                    url,
-                    signing,
-                    &mut progress,
-                )
+                .upload(&source, &self.store, &name, &mut progress)
                 .await;
             (self.observer)(Progress::TransferEnded {
                 video_id: uid.to_owned(),

@@ -1041,17 +1041,9 @@ async fn export_bucket(files: usize, mib: u64) {
 async fn store_ceiling(weed: &testkit::seaweed::Seaweed, files: usize, mib: u64) -> f64 {
     use object_store::multipart::MultipartStore;
     use object_store::path::Path as ObjectPath;
-    use testkit::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY};
     let s3 = std::sync::Arc::new(
-        object_store::aws::AmazonS3Builder::new()
-            .with_endpoint(weed.endpoint())
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_bucket_name(BUCKET)
-            .with_access_key_id(ACCESS_KEY)
-            .with_secret_access_key(SECRET_KEY)
+        weed.bucket()
             .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
-            .with_http_connector(cfstream_export::dest::Connector)
             .build()
             .unwrap(),
     );

@@ -135,6 +135,20 @@ impl Seaweed {
         format!("http://127.0.0.1:{}", self.s3_port)
     }
 
+    /// A client of the bucket with the identity's credentials, on the
+    /// export's connector (rustls + ring), for reads and writes of the
+    /// tests and benchmarks' own.
+    pub fn bucket(&self) -> object_store::aws::AmazonS3Builder {
+        object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(BUCKET)
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .with_http_connector(cfstream_export::dest::Connector)
+    }
+
     /// Multipart uploads open in the bucket, read from the filer (where
     /// SeaweedFS keeps them, under `/buckets/<bucket>/.uploads/`), not
     /// through S3.
