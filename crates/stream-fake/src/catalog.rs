@@ -78,10 +78,11 @@ impl CatalogVideo {
     }
 
     /// The listing's JSON object for this video (only fields the spec
-    /// allows, no `null` where it does not).
-    pub fn to_json(&self, files_port: u16) -> Value {
+    /// allows, no `null` where it does not). `host`: the base URL of its
+    /// playback, thumbnail and preview URLs, e.g. `http://127.0.0.1:40123`.
+    pub fn to_json(&self, host: &str) -> Value {
         let t = |d: DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Micros, true);
-        let base = format!("http://127.0.0.1:{files_port}/{}", self.uid);
+        let base = format!("{}/{}", host.trim_end_matches('/'), self.uid);
         let mut v = json!({
             "uid": self.uid,
             "thumbnail": format!("{base}/thumbnails/thumbnail.jpg"),
@@ -125,7 +126,7 @@ pub fn epoch() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-fn mix(mut x: u64) -> u64 {
+pub(crate) fn mix(mut x: u64) -> u64 {
     // splitmix64
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

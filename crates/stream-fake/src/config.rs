@@ -73,6 +73,12 @@ pub struct FakeConfig {
     /// start (someone enabled downloads before): every `n`-th listed video
     /// that is ready to stream, counting from the first (0: none, 1: all).
     pub existing_downloads: usize,
+    /// The base URL of the listing's `playback`, `thumbnail` and `preview`
+    /// URLs (`None`: the download host). Another host puts the URL the
+    /// listing implies for a download (which clients probe) where the
+    /// download host is not: one that does not resolve, refuses, or never
+    /// answers. Downloads' own `url`s stay on the download host.
+    pub playback_base: Option<String>,
 }
 
 /// A rate limit with a lockout, as Cloudflare's (1200 requests per 5
@@ -132,6 +138,7 @@ impl Default for FakeConfig {
             rate_limit: None,
             file_chunk_delay: Duration::ZERO,
             existing_downloads: 0,
+            playback_base: None,
         }
     }
 }

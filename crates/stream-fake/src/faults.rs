@@ -1,9 +1,15 @@
-//! Fault injection: what can go wrong, on which route, how many times.
+//! Fault injection: what can go wrong, on which route, how many times or
+//! on what share of the requests.
 //!
-//! Faults are spent in the order they were armed, one per request. On the
-//! file route, a fault on the body (`cut`, `truncated`, `ignore-range`,
-//! `short-file`) is spent only on a request the host answers with a body:
-//! a 401 (signed URLs) or a 404 leaves it armed for the next one.
+//! Faults are spent in the order they were armed, one per request. A fault
+//! armed on a share (`file=503%15`) hits each request of its route with
+//! that probability, drawn from a fixed pseudo-random sequence (the same
+//! requests in the same order get the same faults); a request it spares
+//! goes on to the next armed fault. On the file route, a fault on the body
+//! (`cut`, `truncated`, `ignore-range`, `short-file`) is spent only on a
+//! request the host answers with a body of more than one byte: a 401
+//! (signed URLs), a 404 or a probe of the first byte (`Range: bytes=0-0`)
+//! leaves it armed for the next one.
 
 use std::fmt;
 use std::str::FromStr;
@@ -152,23 +158,74 @@ fn server_status(s: &str) -> Result<u16, String> {
     }
 }
 
-/// A fault armed on a route: `ROUTE=FAULT[*TIMES]` on the command line.
+/// A fault armed on a route: `ROUTE=FAULT[*TIMES]` or `ROUTE=FAULT%PERCENT`
+/// on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FaultRule {
     /// Where it applies.
     pub route: Route,
     /// What happens.
     pub fault: Fault,
-    /// How many requests it hits; `None` is every request.
+    /// How many requests it hits; `None` is every request (or, with
+    /// `share`, every request the share picks).
     pub times: Option<u32>,
+    /// The percentage of the route's requests it hits (1-100), picked
+    /// pseudo-randomly; `None`: every request until `times` is spent.
+    pub share: Option<u8>,
+}
+
+impl FaultRule {
+    /// `fault` on every request of `route`.
+    pub fn always(route: Route, fault: Fault) -> Self {
+        Self {
+            route,
+            fault,
+            times: None,
+            share: None,
+        }
+    }
+
+    /// `fault` on the next `times` requests of `route`.
+    pub fn times(route: Route, fault: Fault, times: u32) -> Self {
+        Self {
+            times: Some(times),
+            ..Self::always(route, fault)
+        }
+    }
+
+    /// `fault` on `percent` % of the requests of `route`.
+    pub fn share(route: Route, fault: Fault, percent: u8) -> Self {
+        Self {
+            share: Some(percent.clamp(1, 100)),
+            ..Self::always(route, fault)
+        }
+    }
+
+    /// Whether the `n`-th request (from 1) this rule sees is one its share
+    /// picks (always, without a share). Rule `salt` keeps two rules with
+    /// the same share from picking the same requests.
+    pub(crate) fn picks(&self, n: u64, salt: u64) -> bool {
+        match self.share {
+            None => true,
+            Some(p) => crate::catalog::mix(n ^ (salt << 48)) % 100 < u64::from(p),
+        }
+    }
 }
 
 impl FromStr for FaultRule {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (route, rest) = s
-            .split_once('=')
-            .ok_or_else(|| format!("{s:?}: expected ROUTE=FAULT[*TIMES], e.g. list=429:2*3"))?;
+        let (route, rest) = s.split_once('=').ok_or_else(|| {
+            format!("{s:?}: expected ROUTE=FAULT[*TIMES] or ROUTE=FAULT%PERCENT, e.g. list=429:2*3")
+        })?;
+        if let Some((fault, percent)) = rest.rsplit_once('%') {
+            let share = percent
+                .parse::<u8>()
+                .ok()
+                .filter(|p| (1..=100).contains(p))
+                .ok_or_else(|| format!("{s:?}: %PERCENT must be 1 to 100"))?;
+            return Ok(FaultRule::share(route.parse()?, fault.parse()?, share));
+        }
         let (fault, times) = match rest.rsplit_once('*') {
             Some((f, n)) => (
                 f,
@@ -183,6 +240,7 @@ impl FromStr for FaultRule {
             route: route.parse()?,
             fault: fault.parse()?,
             times,
+            share: None,
         })
     }
 }
@@ -190,9 +248,10 @@ impl FromStr for FaultRule {
 impl fmt::Display for FaultRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?} on {:?}", self.fault, self.route)?;
-        match self.times {
-            Some(n) => write!(f, " for {n} request(s)"),
-            None => write!(f, " always"),
+        match (self.share, self.times) {
+            (Some(p), _) => write!(f, " on {p}% of requests"),
+            (None, Some(n)) => write!(f, " for {n} request(s)"),
+            (None, None) => write!(f, " always"),
         }
     }
 }
@@ -200,6 +259,19 @@ impl fmt::Display for FaultRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_picks_about_its_percentage_and_two_rules_differ() {
+        let a = FaultRule::share(Route::File, Fault::CutMidBody, 15);
+        let picked: Vec<bool> = (1..=10_000).map(|n| a.picks(n, 0)).collect();
+        let count = picked.iter().filter(|p| **p).count();
+        assert!((1_300..=1_700).contains(&count), "{count}");
+        let other: Vec<bool> = (1..=10_000).map(|n| a.picks(n, 1)).collect();
+        assert_ne!(picked, other);
+        // Bursts happen (a real flaky host is not evenly spread).
+        assert!(picked.windows(2).any(|w| w[0] && w[1]));
+        assert!((1..=100).all(|n| FaultRule::always(Route::File, Fault::CutMidBody).picks(n, 0)));
+    }
 
     #[test]
     fn parses_command_line_rules() {
@@ -218,7 +290,18 @@ mod tests {
             "create=503".parse::<FaultRule>().unwrap().fault,
             Fault::ServerErrorHtml(503)
         );
+        let rule: FaultRule = "file=503%15".parse().unwrap();
+        assert_eq!(rule.fault, Fault::ServerErrorHtml(503));
+        assert_eq!(rule.share, Some(15));
+        assert_eq!(rule.times, None);
+        assert_eq!(
+            rule.to_string(),
+            "ServerErrorHtml(503) on File on 15% of requests"
+        );
         for bad in [
+            "file=cut%0",
+            "file=cut%101",
+            "file=cut%x",
             "list",
             "nowhere=cut",
             "list=teapot",

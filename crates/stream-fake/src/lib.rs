@@ -137,7 +137,13 @@ impl StreamFake {
             route,
             fault,
             times,
+            share: None,
         });
+    }
+
+    /// Arm a fault rule (for a share of the requests: [`FaultRule::share`]).
+    pub fn inject_rule(&self, rule: FaultRule) {
+        self.world.lock().unwrap().push_fault(rule);
     }
 
     /// Disarm every fault.

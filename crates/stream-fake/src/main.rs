@@ -68,14 +68,20 @@ struct Args {
     /// from the start (0: none, 1: all).
     #[arg(long, default_value_t = 0, value_name = "N")]
     existing_downloads: usize,
+    /// Base URL of the listing's playback URLs (default: the download
+    /// host), e.g. http://127.0.0.1:9 (refused) or
+    /// https://customer-x.cloudflarestream.com (does not resolve offline).
+    #[arg(long, value_name = "URL")]
+    playback_base: Option<String>,
 }
 
 const AFTER_HELP: &str = "\
-Faults (ROUTE=FAULT[*TIMES]; without *TIMES, every request):
+Faults (ROUTE=FAULT[*TIMES] or ROUTE=FAULT%PERCENT; without either, every request):
   routes: videos, list, create, delete, create-type, delete-type, file, any
   faults: 429[:SECS]  429-date[:SECS]  429-bare  5xx[:STATUS] (or 502, 503…)
           success-false  slow[:DURATION]  cut  truncated  ignore-range  short-file
-  e.g.    --fault list=429:2*3  --fault file=cut*1  --fault any=slow:500ms";
+  e.g.    --fault list=429:2*3  --fault file=cut*1  --fault any=slow:500ms
+          --fault file=503%15 --fault file=cut%10  (a flaky download host)";
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -102,6 +108,7 @@ async fn main() -> std::io::Result<()> {
         rate_limit: args.rate_limit,
         file_chunk_delay: args.file_chunk_delay,
         existing_downloads: args.existing_downloads,
+        playback_base: args.playback_base,
     };
     let fake = StreamFake::start(config).await?;
     for id in &args.failing_videos {

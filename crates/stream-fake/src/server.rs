@@ -237,7 +237,7 @@ async fn list_videos(
             }
         };
         let (page, counts) = catalog::list(&w.catalog, &q, w.config.bounds);
-        let videos: Vec<Value> = page.iter().map(|v| v.to_json(w.files_port)).collect();
+        let videos: Vec<Value> = page.iter().map(|v| v.to_json(&w.playback_base())).collect();
         let mut body = envelope(Value::Array(videos));
         if let Some((total, range)) = counts {
             body["total"] = json!(total);
@@ -264,7 +264,7 @@ async fn video_details(
         Some(video),
         move |w| {
             let json = match w.catalog.iter().find(|c| c.uid == v) {
-                Some(listed) => listed.to_json(w.files_port),
+                Some(listed) => listed.to_json(&w.playback_base()),
                 None => json!({
                     "uid": v,
                     "readyToStream": w.ready_to_stream(&v),
@@ -608,8 +608,10 @@ async fn file(
         // Without a token, a video that requires signed URLs is refused.
         let signed = !tokened && w.requires_signed_urls(&video);
         // A fault on the body (cut, short, range ignored) is spent only on
-        // a request that gets a body: not on a 401, 403 or 404.
-        let served = ready && !signed && refused.is_none();
+        // a request that gets a body of more than its first byte: not on a
+        // 401, 403 or 404, nor on a probe (`Range: bytes=0-0`).
+        let probe = range.as_deref() == Some("bytes=0-0");
+        let served = ready && !signed && refused.is_none() && !probe;
         let body_fault = |f: Fault| {
             matches!(
                 f,

@@ -113,7 +113,11 @@ pub struct FileRequest {
 pub struct World {
     pub(crate) config: FakeConfig,
     videos: HashMap<String, Video>,
-    faults: Vec<FaultRule>,
+    /// Armed faults, each with the requests of its route it has seen (for
+    /// its share) and a salt of its own.
+    faults: Vec<(FaultRule, u64, u64)>,
+    /// Faults armed so far (the next one's salt).
+    faults_armed: u64,
     pub(crate) file_requests: Vec<FileRequest>,
     /// Body bytes the download host handed to its connections (counted
     /// per chunk as the connection takes it).
@@ -141,7 +145,13 @@ impl World {
     pub(crate) fn new(config: FakeConfig) -> Self {
         let mut world = Self {
             videos: HashMap::new(),
-            faults: config.faults.clone(),
+            faults: config
+                .faults
+                .iter()
+                .zip(0..)
+                .map(|(rule, salt)| (*rule, 0, salt))
+                .collect(),
+            faults_armed: config.faults.len() as u64,
             file_requests: Vec::new(),
             file_bytes: Default::default(),
             api_requests: 0,
@@ -230,7 +240,8 @@ impl World {
     }
 
     pub(crate) fn push_fault(&mut self, rule: FaultRule) {
-        self.faults.push(rule);
+        self.faults.push((rule, 0, self.faults_armed));
+        self.faults_armed += 1;
     }
 
     pub(crate) fn clear_faults(&mut self) {
@@ -274,27 +285,55 @@ impl World {
         self.take_fault_where(route, |_| true)
     }
 
-    /// [`take_fault`](Self::take_fault), only if the first fault armed on
-    /// `route` passes `applies` (else it stays armed).
+    /// [`take_fault`](Self::take_fault), only if the fault that would be
+    /// spent passes `applies` (else it stays armed and nothing is spent).
+    /// Faults armed on a share are asked first to last, each picking the
+    /// request or not; the first fault armed without a share ends the
+    /// search.
     pub(crate) fn take_fault_where(
         &mut self,
         route: Route,
-        applies: impl FnOnce(Fault) -> bool,
+        applies: impl Fn(Fault) -> bool,
     ) -> Option<Fault> {
-        let index = self.faults.iter().position(|r| r.route.covers(route))?;
-        if !applies(self.faults[index].fault) {
-            return None;
-        }
-        let rule = &mut self.faults[index];
-        let fault = rule.fault;
-        match &mut rule.times {
-            Some(n) if *n <= 1 => {
-                self.faults.remove(index);
+        let mut index = 0;
+        while index < self.faults.len() {
+            let (rule, seen, salt) = &mut self.faults[index];
+            if !rule.route.covers(route) {
+                index += 1;
+                continue;
             }
-            Some(n) => *n -= 1,
-            None => {}
+            if !applies(rule.fault) {
+                if rule.share.is_some() {
+                    index += 1;
+                    continue;
+                }
+                return None;
+            }
+            *seen += 1;
+            if !rule.picks(*seen, *salt) {
+                index += 1;
+                continue;
+            }
+            let fault = rule.fault;
+            match &mut rule.times {
+                Some(n) if *n <= 1 => {
+                    self.faults.remove(index);
+                }
+                Some(n) => *n -= 1,
+                None => {}
+            }
+            return Some(fault);
         }
-        Some(fault)
+        None
+    }
+
+    /// The base URL of the listing's playback URLs: the download host
+    /// unless [`crate::FakeConfig::playback_base`] says otherwise.
+    pub(crate) fn playback_base(&self) -> String {
+        self.config
+            .playback_base
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.files_port))
     }
 
     /// Create a download (idempotent: an existing one is kept).

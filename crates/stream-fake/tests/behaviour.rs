@@ -632,6 +632,62 @@ async fn fault_cut_file_and_ignored_range() {
     );
 }
 
+#[tokio::test]
+async fn fault_shares_hit_part_of_the_file_requests_and_a_spared_one_goes_to_the_next() {
+    let h = Harness::start(FakeConfig {
+        file_size: 4096,
+        ..FakeConfig::default()
+    })
+    .await;
+    let url = ready_url(&h, "default").await;
+    h.fake.inject_rule(stream_fake::FaultRule::share(
+        Route::File,
+        Fault::ServerErrorHtml(503),
+        30,
+    ));
+    h.fake.inject_rule(stream_fake::FaultRule::share(
+        Route::File,
+        Fault::CutMidBody,
+        30,
+    ));
+    let (mut unavailable, mut cut, mut whole) = (0, 0, 0);
+    for _ in 0..200 {
+        let response = h.http.get(&url).send().await.unwrap();
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            unavailable += 1;
+        } else if response.bytes().await.is_err() {
+            cut += 1;
+        } else {
+            whole += 1;
+        }
+    }
+    // 30 % of 200, then 30 % of the 70 % left (±, a fixed sequence).
+    assert!((40..=80).contains(&unavailable), "{unavailable}");
+    assert!((25..=60).contains(&cut), "{cut}");
+    assert_eq!(unavailable + cut + whole, 200);
+}
+
+#[tokio::test]
+async fn the_listing_can_put_playback_on_another_host() {
+    let h = Harness::start(FakeConfig {
+        generated_videos: 3,
+        playback_base: Some("https://customer-x.cloudflarestream.com".into()),
+        ..FakeConfig::default()
+    })
+    .await;
+    let listed = h.list_videos(&[]).await;
+    for v in listed.body["result"].as_array().unwrap() {
+        let uid = v["uid"].as_str().unwrap();
+        assert_eq!(
+            v["playback"]["hls"],
+            format!("https://customer-x.cloudflarestream.com/{uid}/manifest/video.m3u8")
+        );
+    }
+    // Downloads stay on the download host.
+    let url = ready_url(&h, "default").await;
+    assert!(url.starts_with(&h.fake.files_base_url()), "{url}");
+}
+
 async fn whole_status_after_fault(h: &Harness, url: &str) -> StatusCode {
     h.http
         .get(url)
