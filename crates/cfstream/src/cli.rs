@@ -334,6 +334,19 @@ pub struct ExportArgs {
     /// A download not ready after this long fails (the run goes on).
     #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub wait_timeout: std::time::Duration,
+    /// A probe of the download host (is a file there?) not answered within
+    /// this is abandoned; 3 failures in a row stop that host's probes for
+    /// 30 s, doubling (its files are created and polled through the API).
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_probe_timeout)]
+    pub probe_timeout: std::time::Duration,
+}
+
+fn parse_probe_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
 }
 
 /// `--type` of export.

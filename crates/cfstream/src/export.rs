@@ -125,6 +125,7 @@ fn options(args: &ExportArgs, account_id: Option<&str>) -> Result<ExportOptions,
     options.poll = args.poll;
     options.readiness = args.readiness;
     options.wait_timeout = args.wait_timeout;
+    options.probes.timeout = args.probe_timeout;
     Ok(options)
 }
 
@@ -271,6 +272,26 @@ fn write_report(
             summary.found_existing, summary.host_probes
         )?;
     }
+    for h in &summary.hosts {
+        // A healthy host is in the line above; one that misbehaved gets its own.
+        if h.failed + h.throttled + h.skipped + h.opened == 0 {
+            continue;
+        }
+        writeln!(
+            w,
+            "  {}: {} probe(s), {} failed, {} answered 429/5xx, {} skipped (breaker open or slowed down){}",
+            h.host,
+            h.probes,
+            h.failed,
+            h.throttled,
+            h.skipped,
+            if h.opened > 0 {
+                format!("; breaker opened {} time(s)", h.opened)
+            } else {
+                String::new()
+            }
+        )?;
+    }
     if summary.tokens_signed_locally + summary.tokens_requested > 0 {
         writeln!(
             w,
@@ -340,6 +361,15 @@ impl Bars {
                 videos,
                 signing_key,
             } => Some(signed_notice(*videos, *signing_key)),
+            Progress::HostUnavailable {
+                host,
+                reason,
+                retry_in,
+                first: true,
+            } => Some(format!(
+                "download host {host} does not answer ({reason}): its probes stop for {}; its files are created and polled through the API meanwhile",
+                humantime::format_duration(*retry_in)
+            )),
             Progress::Destination {
                 state,
                 objects,
@@ -436,7 +466,9 @@ impl Bars {
                     .multi
                     .println(format!("failed {} {}: {}", f.video_id, f.kind, f.reason));
             }
-            Progress::SignedVideos { .. } | Progress::Destination { .. } => {}
+            Progress::SignedVideos { .. }
+            | Progress::Destination { .. }
+            | Progress::HostUnavailable { .. } => {}
             Progress::Paused { wait } => {
                 b.overall.set_prefix(format!(
                     "rate limited (429): every worker pauses {} s",

@@ -755,3 +755,55 @@ async fn parts_are_equal_and_checksummed_as_r2_requires() {
     assert_eq!(weed.open_uploads().await, 0);
     fake.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flaky_download_host_still_fills_the_bucket_byte_identical() {
+    let weed = seaweed().await;
+    let size = 256 * 1024;
+    let uids: BTreeSet<String> = (1..=30).map(|i| format!("{i:032x}")).collect();
+    let fake = StreamFake::start(FakeConfig {
+        videos: uids.iter().cloned().collect(),
+        ..fake_config(0, size)
+    })
+    .await
+    .unwrap();
+    // 15 % of the download host's requests answer 503, 10 % of the bodies
+    // it starts are cut half-way.
+    fake.inject_rule(stream_fake::FaultRule::share(
+        stream_fake::Route::File,
+        stream_fake::Fault::ServerErrorHtml(503),
+        15,
+    ));
+    fake.inject_rule(stream_fake::FaultRule::share(
+        stream_fake::Route::File,
+        stream_fake::Fault::CutMidBody,
+        10,
+    ));
+    let state = tempfile::tempdir().unwrap();
+    let run = finish(
+        cfstream(
+            &fake,
+            &weed,
+            "flaky",
+            &state.path().join("s.sqlite"),
+            &["--all", "--json", "--rate", "5000/1s"],
+        )
+        .spawn()
+        .unwrap(),
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.summary()["done"], uids.len());
+    assert_bucket(&objects(&weed, "flaky").await, &uids, size);
+    assert_eq!(weed.open_uploads().await, 0, "an upload left open");
+    // A cut body was continued from where it stopped (the half of the
+    // file), not only asked again from byte 0.
+    let mid = format!("bytes={}-", size / 2);
+    assert!(
+        fake.file_requests()
+            .iter()
+            .any(|r| r.range.as_deref() == Some(mid.as_str())),
+        "no upload continued a cut body with {mid}"
+    );
+}

@@ -912,8 +912,12 @@ impl Client {
     /// `Ok(Some(size))` when the file is served (its size from
     /// `Content-Range`, 0 when the host did not say), `Ok(None)` when the
     /// host answers 404 or 410 (not generated, or not yet ready), and any
-    /// other answer is an error with its status (a 429 or 5xx: the caller
-    /// backs off).
+    /// other answer is an error with its status: a 429 is
+    /// [`Error::RateLimited`] with the host's `Retry-After` (the caller
+    /// backs off as long), anything else [`Error::UnexpectedResponse`].
+    /// The probe is sent once (no retry) and has no time limit of its own
+    /// beyond the file client's timeouts: a caller that wants one wraps it
+    /// in `tokio::time::timeout`.
     pub async fn probe_video_url(
         &self,
         video_id: &str,
@@ -933,6 +937,15 @@ impl Client {
             )),
             StatusCode::OK => Ok(Some(header_u64(&response, CONTENT_LENGTH).unwrap_or(0))),
             StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+            StatusCode::TOO_MANY_REQUESTS => Err(Error::RateLimited {
+                retry_after: crate::retry::retry_after(
+                    response.headers(),
+                    std::time::SystemTime::now(),
+                ),
+                request,
+                attempts: 1,
+                errors: Vec::new(),
+            }),
             _ => Err(Error::UnexpectedResponse {
                 request,
                 status,

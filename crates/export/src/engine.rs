@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::dest::{Destination, default_state_path};
 use crate::error::ExportError;
+use crate::host::{HostProbes, HostStats, ProbePolicy};
 use crate::limiter::{Limiter, Rate, counted};
 use crate::lock::DirLock;
 use crate::machine::{Event, FileState};
@@ -79,6 +80,8 @@ pub struct ExportOptions {
     /// A download not ready after this long fails (`not ready after …
     /// (timeout)`); the run goes on.
     pub wait_timeout: Duration,
+    /// How the download host is probed: time limit, circuit breaker.
+    pub probes: ProbePolicy,
 }
 
 /// Who is asked whether a download is ready (see [`crate::host`]).
@@ -117,6 +120,7 @@ impl ExportOptions {
             in_flight: DEFAULT_IN_FLIGHT,
             readiness: Readiness::Host,
             wait_timeout: DEFAULT_WAIT_TIMEOUT,
+            probes: ProbePolicy::default(),
         }
     }
 }
@@ -191,6 +195,10 @@ pub struct Summary {
     /// Requests to the download host asking whether a file is there (no
     /// API request each).
     pub host_probes: u64,
+    /// Per download host: probes sent, failed, throttled, skipped while
+    /// its breaker was open or it asked to slow down, and breaker
+    /// openings.
+    pub hosts: Vec<HostStats>,
     /// `api_requests / videos`.
     pub api_requests_per_video: f64,
     /// The run stopped early (Ctrl-C): files not reached are in none of
@@ -296,6 +304,18 @@ pub enum Progress {
         /// For how long.
         wait: Duration,
     },
+    /// A download host stopped answering: its breaker opened, and its
+    /// files are created and polled through the API for a while.
+    HostUnavailable {
+        /// The host (scheme, name, port).
+        host: String,
+        /// The last failure.
+        reason: String,
+        /// How long its probes stop.
+        retry_in: Duration,
+        /// The first time in this run (later openings are logged only).
+        first: bool,
+    },
 }
 
 /// Receives [`Progress`].
@@ -330,7 +350,7 @@ pub(crate) struct Run {
     /// Videos of the selection that require signed URLs (from the listing).
     pub(crate) signed_videos: AtomicU64,
     /// The download host's probes.
-    pub(crate) host: crate::host::HostProbes,
+    pub(crate) host: HostProbes,
 }
 
 /// A worker's result: `Err` stops the run.
@@ -442,7 +462,6 @@ impl Exporter {
             limiter: self.limiter.clone(),
             transfers: Semaphore::new(self.options.transfers),
             pace: Pace::default(),
-            observer,
             stop,
             unreachable: AtomicU32::new(0),
             done: AtomicU64::new(0),
@@ -451,7 +470,18 @@ impl Exporter {
             failed: Mutex::new(Vec::new()),
             interrupted: AtomicBool::new(false),
             signed_videos: AtomicU64::new(0),
-            host: crate::host::HostProbes::default(),
+            host: HostProbes::new(self.options.probes, {
+                let observer = observer.clone();
+                move |opened| {
+                    observer(Progress::HostUnavailable {
+                        host: opened.host,
+                        reason: opened.reason,
+                        retry_in: opened.open_for,
+                        first: opened.first,
+                    })
+                }
+            }),
+            observer,
         });
         let tokens_before = run.client.token_counts();
         let videos = run.select(run_id).await?;
@@ -492,6 +522,7 @@ impl Exporter {
             signed_videos,
             found_existing: run.host.found_existing.load(Ordering::Relaxed),
             host_probes: run.host.probes.load(Ordering::Relaxed),
+            hosts: run.host.stats(),
             api_requests_per_video: 0.0,
             interrupted: run.interrupted.load(Ordering::Relaxed) || *run.stop.borrow(),
             plan: None,

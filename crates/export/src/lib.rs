@@ -48,6 +48,7 @@ pub use engine::{
     file_name,
 };
 pub use error::ExportError;
+pub use host::{HostStats, ProbePolicy};
 pub use limiter::Rate;
 pub use poll::PollPolicy;
 pub use shard::Shard;

@@ -73,6 +73,49 @@ pub(crate) struct Source<'a> {
     pub signing: Signing,
 }
 
+/// Times the download host is asked again, inside one upload attempt,
+/// after an answer worth retrying (429, 5xx, no connection, a timeout) or
+/// a body cut short: each time from the byte where the last one stopped.
+pub(crate) const SOURCE_RETRIES: u32 = 3;
+
+/// The wait before the `n`-th retry (from 0): 250 ms, doubling.
+fn source_backoff(n: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(250 << n.min(4))
+}
+
+impl Source<'_> {
+    /// The file from byte `from` ([`Client::open_video_url`]), asked again
+    /// up to `retries` times (each one spent) while the answer is worth
+    /// retrying; a 429's `Retry-After` is waited out when it is short.
+    async fn open(
+        &self,
+        from: u64,
+        validator: Option<&str>,
+        retries: &mut u32,
+    ) -> Result<cloudflare_stream_downloads::FileStream, Error> {
+        loop {
+            match self
+                .client
+                .open_video_url(self.video_id, self.url, self.signing, from, validator)
+                .await
+            {
+                Ok(body) => return Ok(body),
+                Err(e) if e.is_retryable() && *retries > 0 => {
+                    let n = SOURCE_RETRIES - *retries;
+                    *retries -= 1;
+                    let wait = e
+                        .retry_after()
+                        .filter(|w| *w <= std::time::Duration::from_secs(10))
+                        .unwrap_or_else(|| source_backoff(n));
+                    tracing::info!(video = self.video_id, error = %e, from, wait_ms = wait.as_millis() as u64, "the download host failed; asking again");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 /// A finished upload.
 #[derive(Debug)]
 pub(crate) struct Uploaded {
@@ -506,12 +549,7 @@ impl ObjectDest {
         name: &str,
         progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
     ) -> Result<Uploaded, UploadError> {
-        let Source {
-            client,
-            video_id,
-            url,
-            signing,
-        } = *source;
+        let Source { video_id, url, .. } = *source;
         let key = self.key(name);
         let key_text = key.to_string();
         let (mut upload, mut parts) = match state.upload(&key_text)? {
@@ -542,8 +580,9 @@ impl ObjectDest {
         parts.truncate(keep);
         let from = upload.as_ref().map_or(0, |u| keep as u64 * u.part_size);
         let validator = upload.as_ref().and_then(|u| u.validator.clone());
-        let mut body = client
-            .open_video_url(video_id, url, signing, from, validator.as_deref())
+        let mut retries = SOURCE_RETRIES;
+        let mut body = source
+            .open(from, validator.as_deref(), &mut retries)
             .await
             .map_err(UploadError::Source)?;
         // An upload taken over from another run has no recorded size or
@@ -562,8 +601,8 @@ impl ObjectDest {
             upload = None;
             if body.start != 0 {
                 drop(body);
-                body = client
-                    .open_video_url(video_id, url, signing, 0, None)
+                body = source
+                    .open(0, None, &mut retries)
                     .await
                     .map_err(UploadError::Source)?;
             }
@@ -630,7 +669,26 @@ impl ObjectDest {
                     }
                 }
                 Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
+                // Cut short: ask for the rest, from the byte where it
+                // stopped, of the same file (If-Range with its validator;
+                // without one, or when the answer is not that range, the
+                // attempt ends and the next continues from its parts).
+                Err(e) => {
+                    let same_file = upload.validator.as_deref();
+                    if retries == 0 || same_file.is_none() {
+                        break Err(e);
+                    }
+                    tracing::info!(video = video_id, error = %e, at = offset, "the download was cut; asking for the rest");
+                    tokio::time::sleep(source_backoff(SOURCE_RETRIES - retries)).await;
+                    retries -= 1;
+                    match source.open(offset, same_file, &mut retries).await {
+                        Ok(rest) if rest.start == offset && rest.total == upload.total => {
+                            body = rest;
+                        }
+                        Ok(_) => break Err(e),
+                        Err(again) => break Err(again),
+                    }
+                }
             }
         };
         drop(body);

@@ -84,14 +84,15 @@ impl Run {
         url: &str,
         signing: Signing,
     ) -> Result<(FileState, Option<String>), ExportError> {
-        let _permit = self.transfers.acquire().await;
-        (self.observer)(Progress::TransferStarted {
-            video_id: uid.to_owned(),
-            kind,
-        });
         let name = file_name(uid, kind);
         let mut attempts = 0;
         loop {
+            // A transfer slot per attempt (as a local fetch's).
+            let permit = self.transfers.acquire().await;
+            (self.observer)(Progress::TransferStarted {
+                video_id: uid.to_owned(),
+                kind,
+            });
             let observer = self.observer.clone();
             let mut progress = |bytes, total| {
                 observer(Progress::Transfer {
@@ -110,6 +111,7 @@ impl Run {
             let result = dest
                 .upload(&source, &self.store, &name, &mut progress)
                 .await;
+            drop(permit);
             (self.observer)(Progress::TransferEnded {
                 video_id: uid.to_owned(),
                 kind,
@@ -205,13 +207,15 @@ impl Run {
         signing: Signing,
     ) -> Result<FileState, ExportError> {
         let path = dir.join(file_name(uid, kind));
-        let _permit = self.transfers.acquire().await;
-        (self.observer)(Progress::TransferStarted {
-            video_id: uid.to_owned(),
-            kind,
-        });
         let mut attempts = 0;
         loop {
+            // A transfer slot per attempt: the backoff after a failure
+            // (a flaky host) is waited out without one.
+            let permit = self.transfers.acquire().await;
+            (self.observer)(Progress::TransferStarted {
+                video_id: uid.to_owned(),
+                kind,
+            });
             let observer = self.observer.clone();
             let id = uid.to_owned();
             let result = self
@@ -225,6 +229,7 @@ impl Run {
                     });
                 })
                 .await;
+            drop(permit);
             (self.observer)(Progress::TransferEnded {
                 video_id: uid.to_owned(),
                 kind,

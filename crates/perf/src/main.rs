@@ -78,6 +78,15 @@ enum Bench {
         #[arg(long, default_value_t = 1024)]
         mib: u64,
     },
+    /// `cfstream export` when the download host misbehaves: elapsed and
+    /// API requests per video with the listing's playback host healthy,
+    /// unresolvable, refusing, hanging, and the download host flaky (503s
+    /// and cut bodies), against the API-only readiness (`--readiness api`).
+    ExportHostFaults {
+        /// Videos in the account.
+        #[arg(long, default_value_t = 40)]
+        videos: usize,
+    },
     /// Everything above.
     All,
     /// (internal) fetch one URL with the client, for whole-process figures.
@@ -103,6 +112,7 @@ fn main() {
         Bench::ExportRerun { videos } => rt.block_on(export_rerun(videos)),
         Bench::ExportSigned { videos } => rt.block_on(export_signed(videos)),
         Bench::ExportBucket { files, mib } => rt.block_on(export_bucket(files, mib)),
+        Bench::ExportHostFaults { videos } => rt.block_on(export_host_faults(videos)),
         Bench::All => {
             decode();
             rt.block_on(overhead());
@@ -114,6 +124,7 @@ fn main() {
             rt.block_on(export_rerun(100_000));
             rt.block_on(export_signed(300));
             rt.block_on(export_bucket(4, 1024));
+            rt.block_on(export_host_faults(40));
         }
         Bench::FetchChild { url, path } => rt.block_on(fetch_child(&url, &path)),
     }
@@ -836,6 +847,177 @@ async fn export(videos: usize) {
                 ""
             }
         );
+    }
+}
+
+/// What goes wrong with the download host in one run of
+/// [`export_host_faults`].
+#[derive(Clone, Copy, PartialEq)]
+enum HostFault {
+    Healthy,
+    Unresolvable,
+    Refusing,
+    Hanging,
+    Flaky,
+}
+
+/// One export of `videos` ready videos (downloads ready 0.6 s after their
+/// create, 200 KiB files) with `fault`.
+async fn export_host_fault(
+    videos: usize,
+    fault: HostFault,
+    readiness: cfstream_export::Readiness,
+    rate: cfstream_export::Rate,
+) -> cfstream_export::Summary {
+    use cfstream_export::{ExportOptions, Exporter, Selection};
+    let playback = match fault {
+        HostFault::Unresolvable => {
+            Some("https://customer-perf-nxdomain.cloudflarestream.com".to_owned())
+        }
+        HostFault::Refusing => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            Some(format!("http://127.0.0.1:{port}"))
+        }
+        HostFault::Hanging => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                for stream in listener.incoming().flatten() {
+                    held.push(stream);
+                }
+            });
+            Some(url)
+        }
+        HostFault::Healthy | HostFault::Flaky => None,
+    };
+    let fake = start_fake(FakeConfig {
+        videos: (1..=videos).map(|i| format!("{i:032x}")).collect(),
+        generated_videos: 0,
+        file_size: 200 * 1024,
+        progress: Progress::OverTime {
+            duration: Duration::from_millis(600),
+        },
+        playback_base: playback,
+        ..FakeConfig::default()
+    })
+    .await;
+    if fault == HostFault::Flaky {
+        use stream_fake::{Fault, FaultRule, Route};
+        fake.inject_rule(FaultRule::share(
+            Route::File,
+            Fault::ServerErrorHtml(503),
+            15,
+        ));
+        fake.inject_rule(FaultRule::share(Route::File, Fault::CutMidBody, 10));
+    }
+    let dir = tempfile_dir("host-faults");
+    let mut options = ExportOptions::new(
+        &dir,
+        Selection::All(cloudflare_stream_downloads::VideoQuery::all()),
+    );
+    options.rate = rate;
+    options.readiness = readiness;
+    let exporter = Exporter::new(options).unwrap();
+    let builder = Client::builder()
+        .api_token(&fake.config().api_token)
+        .account_id(&fake.config().account_id)
+        .base_url(fake.base_url());
+    let client = exporter.client(builder).unwrap();
+    let before = fake.api_request_count();
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let summary = exporter
+        .run(client, std::sync::Arc::new(|_| {}), stop)
+        .await
+        .unwrap();
+    assert_eq!(summary.api_requests, fake.api_request_count() - before);
+    assert_eq!(
+        summary.done, videos as u64,
+        "every file: {:?}",
+        summary.failed
+    );
+    fake.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    summary
+}
+
+async fn export_host_faults(videos: usize) {
+    use cfstream_export::Readiness;
+    let rate: cfstream_export::Rate = "5000/1s".parse().unwrap();
+    let timeout = cfstream_export::ProbePolicy::default().timeout;
+    println!(
+        "## export with a misbehaving download host: {videos} videos, downloads ready 0.6 s after \
+         their create, 200 KiB files, --rate {rate}, probe timeout {} s (the default)",
+        timeout.as_secs()
+    );
+    println!(
+        "download host | readiness | elapsed | API requests per video | probes sent / failed / skipped (breaker open, slowed down), all hosts | breaker openings"
+    );
+    println!("---|---|---|---|---|---");
+    let cases = [
+        ("healthy", HostFault::Healthy, Readiness::Host),
+        ("healthy", HostFault::Healthy, Readiness::Api),
+        (
+            "playback host unresolvable",
+            HostFault::Unresolvable,
+            Readiness::Host,
+        ),
+        (
+            "playback host refusing",
+            HostFault::Refusing,
+            Readiness::Host,
+        ),
+        ("playback host hanging", HostFault::Hanging, Readiness::Host),
+        (
+            "flaky: 15 % 503, 10 % bodies cut",
+            HostFault::Flaky,
+            Readiness::Host,
+        ),
+        (
+            "flaky: 15 % 503, 10 % bodies cut",
+            HostFault::Flaky,
+            Readiness::Api,
+        ),
+    ];
+    let mut healthy = None;
+    let mut api_per_video = Vec::new();
+    for (name, fault, readiness) in cases {
+        let s = export_host_fault(videos, fault, readiness, rate).await;
+        let (sent, failed, skipped, opened) = s.hosts.iter().fold((0, 0, 0, 0), |a, h| {
+            (
+                a.0 + h.probes,
+                a.1 + h.failed,
+                a.2 + h.skipped,
+                a.3 + h.opened,
+            )
+        });
+        let readiness_name = match readiness {
+            Readiness::Host => "host (ours)",
+            Readiness::Api => "API (before the probes)",
+        };
+        println!(
+            "{name} | {readiness_name} | {:.1} s | {:.2} | {sent} / {failed} / {skipped} | {opened}",
+            s.elapsed_seconds, s.api_requests_per_video,
+        );
+        match (fault, readiness) {
+            (HostFault::Healthy, Readiness::Host) => healthy = Some(s.elapsed_seconds),
+            (_, Readiness::Api) => api_per_video.push((name, s.api_requests_per_video)),
+            _ => {}
+        }
+        if let (Some(h), Readiness::Host, false) = (healthy, readiness, fault == HostFault::Healthy)
+        {
+            println!(
+                "  elapsed / (1.5 x healthy + probe timeout) = {:.2}",
+                s.elapsed_seconds / (1.5 * h + timeout.as_secs_f64())
+            );
+        }
+    }
+    for (name, per_video) in api_per_video {
+        println!("  API-only readiness on the {name} host: {per_video:.2} API requests per video");
     }
 }
 
