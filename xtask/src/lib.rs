@@ -12,6 +12,7 @@
 pub mod codegen;
 pub mod files;
 pub mod generate;
+pub mod modgraph;
 pub mod patches;
 pub mod spec;
 pub mod sync;

@@ -9,6 +9,7 @@ use xtask::files::Outcome;
 const USAGE: &str = "\
 usage: cargo xtask codegen [--check] [--spec FILE] [--patches DIR] [--out FILE] [--skip-validation]
        cargo xtask spec sync --from FILE [--date YYYY-MM-DD] [--check] [--json] [--openapi-dir DIR]
+       cargo xtask modgraph
 
   codegen      regenerate crates/cloudflare-stream-downloads/src/generated.rs
                from openapi/stream-downloads.openapi.json + openapi/patches/
@@ -29,6 +30,11 @@ usage: cargo xtask codegen [--check] [--spec FILE] [--patches DIR] [--out FILE] 
   --json       print the report as JSON
   --openapi-dir  another directory than openapi/ (for tests)
 
+  modgraph     print the module layers of the client and export crates
+               (ARCHITECTURE.md) with each module's imports; exit 1 when a
+               module imports one above it, sits in no layer, or closes a
+               circle
+
 exit status: 0 done or up to date, 1 stale (--check), 2 error";
 
 /// How many lines of a stale diff to print before cutting it short.
@@ -38,6 +44,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("codegen") => codegen_task(&args[1..]),
+        Some("modgraph") => modgraph_task(),
         Some("spec") if args.get(1).map(String::as_str) == Some("sync") => sync_task(&args[2..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
@@ -47,6 +54,31 @@ fn main() -> ExitCode {
             eprintln!("{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn modgraph_task() -> ExitCode {
+    use xtask::modgraph;
+    let root = xtask::workspace_root();
+    let mut broken = false;
+    for layering in modgraph::LAYERS {
+        let graph = match modgraph::graph(&root.join(layering.src)) {
+            Ok(graph) => graph,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        print!("{}", modgraph::render(&graph, layering));
+        for v in modgraph::check(&graph, layering) {
+            eprintln!("error: {}: {v}", layering.src);
+            broken = true;
+        }
+    }
+    if broken {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

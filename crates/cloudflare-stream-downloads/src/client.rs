@@ -12,12 +12,13 @@ use crate::credentials::{
     ENV_USER_SERVICE_KEY,
 };
 use crate::downloads::Downloads;
+use crate::envelope::Envelope;
 use crate::error::{Error, RequestSummary};
 use crate::gate::RequestGate;
 use crate::hooks::{CallRecord, Inner};
 use crate::retry::RetryPolicy;
 use crate::signing::{SigningKey, TokenCounters};
-use crate::types::{DeletedResponse, DownloadType, DownloadsResponse, FailureResponse, Message};
+use crate::types::{DownloadType, FailureResponse, Message};
 use crate::{generated, ids};
 
 /// The Cloudflare API's base URL.
@@ -296,7 +297,7 @@ fn check_base_url(url: &str) -> Result<(String, String), Error> {
         .map_err(|e| Error::Config(format!("invalid base URL {url:?}: {e}")))?;
     match parsed.scheme() {
         "https" => {}
-        "http" if is_loopback(&parsed) => {}
+        "http" if crate::http::is_loopback(&parsed) => {}
         "http" => {
             return Err(Error::Config(format!(
                 "refusing base URL {url:?}: plain http would send the credentials in clear \
@@ -316,45 +317,6 @@ fn check_base_url(url: &str) -> Result<(String, String), Error> {
     }
     let path = parsed.path().trim_end_matches('/').to_owned();
     Ok((url.trim_end_matches('/').to_owned(), path))
-}
-
-/// True when the URL's host is a loopback address or `localhost`.
-pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
-}
-
-/// The envelope fields of a success response type.
-pub(crate) trait Envelope {
-    type Result;
-    fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<Self::Result>);
-}
-
-/// [`Envelope`] for generated success types whose `result` is an
-/// `Option` of the value itself (the common case).
-macro_rules! single_result_envelope {
-    ($($response:ty => $result:ty),+ $(,)?) => {$(
-        impl Envelope for $response {
-            type Result = $result;
-            fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<$result>) {
-                (self.success, self.errors.0, self.messages.0, self.result)
-            }
-        }
-    )+};
-}
-
-single_result_envelope! {
-    DownloadsResponse => Downloads,
-    DeletedResponse => String,
-    crate::types::TokenResponse => crate::types::TokenResult,
-    crate::types::NewSigningKeyResponse => crate::types::NewSigningKey,
-    crate::types::VideoResponse => crate::ListedVideo,
 }
 
 pub(crate) type GeneratedResult<T> =
@@ -551,37 +513,6 @@ impl Client {
     }
 }
 
-/// For answers that carry a credential (a token, a new key): an answer
-/// that cannot be decoded is reported without its body, which may hold it.
-pub(crate) fn withhold_secret_body<T>(result: Result<T, Error>) -> Result<T, Error> {
-    result.map_err(|e| match e {
-        Error::UnexpectedResponse {
-            request,
-            status,
-            content_type,
-            body_snippet: _,
-        } => Error::UnexpectedResponse {
-            request,
-            status,
-            content_type,
-            body_snippet: "(not shown: this answer may hold a credential)".into(),
-        },
-        other => other,
-    })
-}
-
-/// Largest body excerpt kept in an error.
-const SNIPPET_BYTES: usize = 512;
-
-pub(crate) fn snippet(bytes: &[u8]) -> String {
-    let cut = &bytes[..bytes.len().min(SNIPPET_BYTES)];
-    let mut text = String::from_utf8_lossy(cut).into_owned();
-    if bytes.len() > SNIPPET_BYTES {
-        text.push('…');
-    }
-    text
-}
-
 /// progenitor's error plus what the hooks recorded -> our [`Error`].
 async fn convert_error(
     request: RequestSummary,
@@ -620,12 +551,15 @@ async fn convert_error(
                 request,
                 status,
                 content_type: record.content_type.clone(),
-                body_snippet: format!("{} (not the expected JSON: {e})", snippet(&bytes)),
+                body_snippet: format!(
+                    "{} (not the expected JSON: {e})",
+                    crate::http::snippet(&bytes)
+                ),
             }
         }
         P::UnexpectedResponse(response) => {
             let status = response.status();
-            let content_type = crate::fetch::content_type(&response);
+            let content_type = crate::http::content_type(&response);
             let bytes = match response.bytes().await {
                 Ok(bytes) => bytes,
                 Err(e) if crate::hooks::is_over_cap(&e) => {
@@ -651,7 +585,7 @@ async fn convert_error(
                 request,
                 status,
                 content_type,
-                body_snippet: snippet(&bytes),
+                body_snippet: crate::http::snippet(&bytes),
             }
         }
         P::ResponseBodyError(e) if crate::hooks::is_over_cap(&e) => over_cap(

@@ -506,8 +506,8 @@ impl Client {
                     error: Error::UnexpectedResponse {
                         request: request.clone(),
                         status,
-                        content_type: content_type(&response),
-                        body_snippet: crate::client::snippet(
+                        content_type: crate::http::content_type(&response),
+                        body_snippet: crate::http::snippet(
                             &response.bytes().await.unwrap_or_default(),
                         ),
                     },
@@ -702,18 +702,9 @@ fn unexpected(request: &RequestSummary, response: &reqwest::Response, why: &str)
     Error::UnexpectedResponse {
         request: request.clone(),
         status: response.status(),
-        content_type: content_type(response),
+        content_type: crate::http::content_type(response),
         body_snippet: why.to_owned(),
     }
-}
-
-/// The answer's `Content-Type`, if readable.
-pub(crate) fn content_type(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// `Content-Range: bytes START-END/TOTAL` -> (START, TOTAL if known).
@@ -751,7 +742,7 @@ fn check_file_url(url: &str) -> Result<reqwest::Url, Error> {
     })?;
     match parsed.scheme() {
         "https" => Ok(parsed),
-        "http" if crate::client::is_loopback(&parsed) => Ok(parsed),
+        "http" if crate::http::is_loopback(&parsed) => Ok(parsed),
         other => Err(Error::InvalidInput {
             what: "download url",
             reason: format!("scheme {other:?} refused; https only (http for loopback hosts)"),
@@ -884,10 +875,8 @@ impl Client {
                 return Err(Error::UnexpectedResponse {
                     request,
                     status,
-                    content_type: content_type(&response),
-                    body_snippet: crate::client::snippet(
-                        &response.bytes().await.unwrap_or_default(),
-                    ),
+                    content_type: crate::http::content_type(&response),
+                    body_snippet: crate::http::snippet(&response.bytes().await.unwrap_or_default()),
                 });
             }
         };
@@ -949,8 +938,8 @@ impl Client {
             _ => Err(Error::UnexpectedResponse {
                 request,
                 status,
-                content_type: content_type(&response),
-                body_snippet: crate::client::snippet(&response.bytes().await.unwrap_or_default()),
+                content_type: crate::http::content_type(&response),
+                body_snippet: crate::http::snippet(&response.bytes().await.unwrap_or_default()),
             }),
         }
     }

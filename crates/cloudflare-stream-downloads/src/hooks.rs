@@ -149,7 +149,7 @@ impl ClientHooks<Inner> for Client {
                         r.status = Some(status);
                         r.retry_after = retry_after;
                         r.timed_out = false;
-                        r.content_type = crate::fetch::content_type(response);
+                        r.content_type = crate::http::content_type(response);
                     });
                     policy.decide_parsed(status, response.headers(), retry_after, retries_done)
                 }

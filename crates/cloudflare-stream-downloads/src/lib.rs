@@ -34,14 +34,18 @@
 mod client;
 mod credentials;
 mod downloads;
+mod envelope;
 mod error;
 mod fetch;
 mod gate;
+mod http;
 mod ids;
+mod listed;
 mod open_enum;
 mod retry;
 mod secret;
 pub mod signing;
+mod tokens;
 pub mod videos;
 mod wait;
 

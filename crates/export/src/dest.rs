@@ -18,9 +18,10 @@
 //! An `http://` endpoint is accepted on a loopback host, or anywhere with
 //! `AWS_ALLOW_HTTP=true`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cloudflare_stream_downloads::types::DownloadType;
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3, AmazonS3Builder, Checksum, S3ConditionalPut};
 use object_store::azure::MicrosoftAzureBuilder;
@@ -252,6 +253,19 @@ pub fn default_state_path(url: &str) -> PathBuf {
         })
         .collect();
     base.join("cfstream").join(format!("{name}.sqlite"))
+}
+
+/// The file name of a video's download of `kind`.
+pub fn file_name(uid: &str, kind: DownloadType) -> String {
+    match kind {
+        DownloadType::Default => format!("{uid}.mp4"),
+        DownloadType::Audio => format!("{uid}.m4a"),
+    }
+}
+
+/// Whether `path` is a file of `size` bytes.
+pub(crate) fn file_has_size(path: &Path, size: u64) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size)
 }
 
 #[cfg(test)]

@@ -4,322 +4,27 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use cloudflare_stream_downloads::types::DownloadType;
-use cloudflare_stream_downloads::{
-    Client, ClientBuilder, Error, RequestGate, VideoQuery, check_id,
-};
-use serde::Serialize;
+use cloudflare_stream_downloads::{Client, ClientBuilder, Error, RequestGate, check_id};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::dest::{Destination, default_state_path};
+use crate::dest::{Destination, default_state_path, file_has_size, file_name};
 use crate::error::ExportError;
-use crate::host::{HostProbes, HostStats, ProbePolicy};
-use crate::limiter::{Limiter, Rate, counted};
+use crate::host::HostProbes;
+use crate::limiter::{Limiter, counted};
 use crate::lock::DirLock;
 use crate::machine::{Event, FileState};
-use crate::poll::{Pace, PollPolicy};
+use crate::options::{ExportOptions, Selection};
+use crate::poll::Pace;
+use crate::report::{Failure, Observer, Planned, Progress, Summary};
+use crate::run::{Outcome, Run};
 use crate::select::{Batch, walk_selection};
-use crate::shard::Shard;
 use crate::state::{STATE_FILE, Store, VideoRow, type_name};
-use crate::transfer::file_has_size;
 
 /// Ids read from the selection per page of the state database.
 const SELECTION_PAGE: u32 = 256;
-
-/// Videos being created or waited for at once (their downloads generate on
-/// Cloudflare's side in parallel). Generation, not our requests, takes the
-/// time of a single video, so this is what lets a run reach the rate
-/// limit's floor; each one costs a few hundred bytes.
-pub const DEFAULT_IN_FLIGHT: usize = 256;
-
-/// How long a download may take to be ready before its file fails.
-pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// Which videos.
-#[derive(Debug, Clone)]
-pub enum Selection {
-    /// These ids (checked before any request).
-    Ids(Vec<String>),
-    /// Every video the listing returns for this query.
-    All(VideoQuery),
-}
-
-/// What a run does. [`ExportOptions::new`] has the defaults of `cfstream
-/// export`.
-#[derive(Debug, Clone)]
-pub struct ExportOptions {
-    /// Where the files go: a directory, or an object store.
-    pub dest: Destination,
-    /// Where the run's state lives, for an object-store destination
-    /// (default: [`default_state_path`] of its URL). A directory keeps its
-    /// state inside it (`cfstream-export.sqlite`); this is ignored then.
-    pub state: Option<PathBuf>,
-    /// Which videos.
-    pub selection: Selection,
-    /// Which files of each video.
-    pub types: Vec<DownloadType>,
-    /// Concurrent file transfers.
-    pub transfers: usize,
-    /// The API budget.
-    pub rate: Rate,
-    /// This machine's share.
-    pub shard: Shard,
-    /// Try files that failed in an earlier run again.
-    pub retry_failed: bool,
-    /// Plan only: no request that changes anything, no file written.
-    pub dry_run: bool,
-    /// How downloads are polled.
-    pub poll: PollPolicy,
-    /// Videos created or waited for at once.
-    pub in_flight: usize,
-    /// Who is asked whether a download is ready.
-    pub readiness: Readiness,
-    /// A download not ready after this long fails (`not ready after …
-    /// (timeout)`); the run goes on.
-    pub wait_timeout: Duration,
-    /// How the download host is probed: time limit, circuit breaker.
-    pub probes: ProbePolicy,
-}
-
-/// Who is asked whether a download is ready (see [`crate::host`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Readiness {
-    /// The download host, on the poll schedule (no API request), and the
-    /// API only to learn of an `error` or when the host stays silent well
-    /// past the expected time; existing downloads are found on the host
-    /// before any create.
-    #[default]
-    Host,
-    /// The API alone, every poll (the policy before; a baseline of
-    /// docs/performance.md).
-    Api,
-}
-
-impl ExportOptions {
-    /// `default` files of `selection` into `dir`, 4 transfers, 1000/5m.
-    pub fn new(dir: impl Into<PathBuf>, selection: Selection) -> Self {
-        Self::to(Destination::Dir(dir.into()), selection)
-    }
-
-    /// [`new`](Self::new), into `dest`.
-    pub fn to(dest: Destination, selection: Selection) -> Self {
-        Self {
-            dest,
-            state: None,
-            selection,
-            types: vec![DownloadType::Default],
-            transfers: 4,
-            rate: Rate::DEFAULT,
-            shard: Shard::ALL,
-            retry_failed: false,
-            dry_run: false,
-            poll: PollPolicy::default(),
-            in_flight: DEFAULT_IN_FLIGHT,
-            readiness: Readiness::Host,
-            wait_timeout: DEFAULT_WAIT_TIMEOUT,
-            probes: ProbePolicy::default(),
-        }
-    }
-}
-
-/// The file name of a video's download of `kind`.
-pub fn file_name(uid: &str, kind: DownloadType) -> String {
-    match kind {
-        DownloadType::Default => format!("{uid}.mp4"),
-        DownloadType::Audio => format!("{uid}.m4a"),
-    }
-}
-
-/// A file that failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    /// The video.
-    pub video_id: String,
-    /// The download type.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// Why.
-    pub reason: String,
-}
-
-/// What a dry run would do with one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Planned {
-    /// The video.
-    pub video_id: String,
-    /// The download type.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// `skip` (done), `create`, `poll`, `fetch`, `verify`, `retry`, or
-    /// `skip-failed`.
-    pub action: &'static str,
-}
-
-/// The outcome of a run (`cfstream export --json` prints it). Counts are of
-/// files: with `--type both` a video counts twice.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Summary {
-    /// Files in the selection.
-    pub selected: u64,
-    /// Files fetched and verified by this run.
-    pub done: u64,
-    /// Files already done by an earlier run (no request made for them).
-    pub skipped: u64,
-    /// Files that failed, with reasons (including failures of earlier runs
-    /// not retried: `--retry-failed`).
-    pub failed: Vec<Failure>,
-    /// Bytes written by this run.
-    pub bytes: u64,
-    /// API requests made by this run (listing included).
-    pub api_requests: u64,
-    /// Wall time.
-    pub elapsed_seconds: f64,
-    /// Videos in the selection.
-    pub videos: u64,
-    /// 429 answers received.
-    pub rate_limited: u64,
-    /// Tokens for signed URLs signed with the signing key (no API request).
-    pub tokens_signed_locally: u64,
-    /// Tokens for signed URLs asked of the API (`POST …/token`: one API
-    /// request each, counted in `api_requests`).
-    pub tokens_requested: u64,
-    /// Videos of the selection known, from the listing, to require signed
-    /// URLs (videos given by id are learned one by one, and not counted).
-    pub signed_videos: u64,
-    /// Files whose download already existed on the download host (found
-    /// at the URL the listing implies): no create, no poll.
-    pub found_existing: u64,
-    /// Requests to the download host asking whether a file is there (no
-    /// API request each).
-    pub host_probes: u64,
-    /// Per download host: probes sent, failed, throttled, skipped while
-    /// its breaker was open or it asked to slow down, and breaker
-    /// openings.
-    pub hosts: Vec<HostStats>,
-    /// `api_requests / videos`.
-    pub api_requests_per_video: f64,
-    /// The run stopped early (Ctrl-C): files not reached are in none of
-    /// the counts.
-    pub interrupted: bool,
-    /// With `--dry-run`: what would be done.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan: Option<Vec<Planned>>,
-}
-
-impl Summary {
-    /// Every selected file is on disk and verified.
-    pub fn complete(&self) -> bool {
-        !self.interrupted && self.failed.is_empty() && self.done + self.skipped == self.selected
-    }
-}
-
-/// What a run reports as it goes (for progress bars).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Progress {
-    /// The listing has found this many videos so far (in this shard).
-    Listing {
-        /// Videos so far.
-        videos: u64,
-    },
-    /// The selection is known.
-    Selected {
-        /// Videos.
-        videos: u64,
-        /// Files.
-        files: u64,
-    },
-    /// A file was already done.
-    Skipped {
-        /// The video.
-        video_id: String,
-        /// Size of the file.
-        bytes: u64,
-    },
-    /// A transfer started.
-    TransferStarted {
-        /// The video.
-        video_id: String,
-        /// Which file.
-        kind: DownloadType,
-    },
-    /// Bytes of a transfer on disk.
-    Transfer {
-        /// The video.
-        video_id: String,
-        /// Which file.
-        kind: DownloadType,
-        /// Bytes so far.
-        bytes: u64,
-        /// The size, when known.
-        total: Option<u64>,
-    },
-    /// A transfer ended (the file is in place, or the transfer failed);
-    /// verification follows.
-    TransferEnded {
-        /// The video.
-        video_id: String,
-        /// Which file.
-        kind: DownloadType,
-    },
-    /// A file is done.
-    Done {
-        /// The video.
-        video_id: String,
-        /// Which file.
-        kind: DownloadType,
-        /// Its size.
-        bytes: u64,
-    },
-    /// A file failed.
-    Failed(Failure),
-    /// Videos of the selection that require signed URLs (from the
-    /// listing), and whether the run signs their tokens locally.
-    SignedVideos {
-        /// How many.
-        videos: u64,
-        /// A signing key is configured (no API request per token).
-        signing_key: bool,
-    },
-    /// An object-store destination was read back before the run (its
-    /// state may be new: a fresh machine).
-    Destination {
-        /// The state database used.
-        state: PathBuf,
-        /// Objects listed under the prefix.
-        objects: u64,
-        /// Files found complete there (their sidecars) that the state did
-        /// not have as done.
-        adopted: u64,
-        /// Multipart uploads of this shard left open by another run, taken
-        /// over.
-        continued: u64,
-        /// Multipart uploads of this shard left open by another run, aborted.
-        aborted: u64,
-    },
-    /// Every worker pauses after a 429.
-    Paused {
-        /// For how long.
-        wait: Duration,
-    },
-    /// A download host stopped answering: its breaker opened, and its
-    /// files are created and polled through the API for a while.
-    HostUnavailable {
-        /// The host (scheme, name, port).
-        host: String,
-        /// The last failure.
-        reason: String,
-        /// How long its probes stop.
-        retry_in: Duration,
-        /// The first time in this run (later openings are logged only).
-        first: bool,
-    },
-}
-
-/// Receives [`Progress`].
-pub type Observer = Arc<dyn Fn(Progress) + Send + Sync>;
 
 /// An export: build it, give its [`gate`](Exporter::gate) to the client,
 /// then [`run`](Exporter::run).
@@ -328,33 +33,6 @@ pub struct Exporter {
     options: ExportOptions,
     limiter: Arc<Limiter>,
 }
-
-/// Everything the workers of one run share.
-pub(crate) struct Run {
-    pub(crate) client: Client,
-    pub(crate) store: Store,
-    pub(crate) options: ExportOptions,
-    pub(crate) limiter: Arc<Limiter>,
-    pub(crate) transfers: Semaphore,
-    /// How fast this run's downloads generate.
-    pub(crate) pace: Pace,
-    pub(crate) observer: Observer,
-    pub(crate) stop: watch::Receiver<bool>,
-    /// Transport failures in a row.
-    pub(crate) unreachable: AtomicU32,
-    pub(crate) done: AtomicU64,
-    pub(crate) skipped: AtomicU64,
-    pub(crate) bytes: AtomicU64,
-    pub(crate) failed: Mutex<Vec<Failure>>,
-    pub(crate) interrupted: AtomicBool,
-    /// Videos of the selection that require signed URLs (from the listing).
-    pub(crate) signed_videos: AtomicU64,
-    /// The download host's probes.
-    pub(crate) host: HostProbes,
-}
-
-/// A worker's result: `Err` stops the run.
-pub(crate) type Outcome = Result<(), ExportError>;
 
 impl Exporter {
     /// An export with these options; checks them (and every id) before
@@ -662,27 +340,6 @@ impl Exporter {
 }
 
 impl Run {
-    /// Whether the destination holds `uid`'s file of `kind` with `size`
-    /// bytes: on disk, or in the bucket (as listed at the start of the run,
-    /// and written since).
-    pub(crate) fn has_file(
-        &self,
-        uid: &str,
-        kind: DownloadType,
-        size: u64,
-    ) -> Result<bool, ExportError> {
-        Ok(match &self.options.dest {
-            Destination::Dir(dir) => file_has_size(&dir.join(file_name(uid, kind)), size),
-            Destination::Store(dest) => {
-                let key = dest.key(&file_name(uid, kind));
-                self.store.object_size(key.as_ref())? == Some(size)
-            }
-        })
-    }
-
-    pub(crate) fn stopped(&self) -> bool {
-        *self.stop.borrow()
-    }
     /// Walks the selection, `in_flight` videos at a time.
     async fn process(self: Arc<Self>, run_id: i64) -> Outcome {
         let mut tasks: JoinSet<Outcome> = JoinSet::new();
@@ -730,33 +387,6 @@ impl Run {
             }
         }
         result
-    }
-
-    pub(crate) fn fail(&self, uid: &str, kind: DownloadType, reason: String) -> Outcome {
-        // A done file cannot fail; the store refuses it.
-        self.store.apply(
-            uid,
-            kind,
-            &Event::Failed {
-                reason: reason.clone(),
-            },
-        )?;
-        self.failed_without_change(uid, kind, reason);
-        Ok(())
-    }
-
-    pub(crate) fn failed_without_change(&self, uid: &str, kind: DownloadType, reason: String) {
-        let failure = Failure {
-            video_id: uid.to_owned(),
-            kind: type_name(kind),
-            reason,
-        };
-        tracing::warn!(video = uid, kind = failure.kind, reason = %failure.reason, "file failed");
-        (self.observer)(Progress::Failed(failure.clone()));
-        self.failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(failure);
     }
 
     /// Whether every selected file of the video is done and on disk with

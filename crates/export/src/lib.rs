@@ -26,29 +26,41 @@
 //! # Ok(()) }
 //! ```
 
+// Bottom to top (ARCHITECTURE.md; `cargo xtask modgraph` checks that no
+// module imports one above it).
+// What every layer uses: errors, the state, the file states, the limiter,
+// polling, shards, the lock, the download host's probes, destinations.
 pub mod dest;
-mod driver;
-pub mod engine;
 pub mod error;
 pub mod host;
 pub mod limiter;
 pub mod lock;
 pub mod machine;
 pub mod poll;
-pub mod reconcile;
-mod select;
 pub mod shard;
 pub mod state;
 pub mod store;
+// The run's shared types and context.
+mod attempt;
+mod listed;
+pub mod options;
+pub mod report;
+mod run;
+// The steps: select the videos, drive a video's files, transfer one file,
+// read a destination back.
+mod driver;
+pub mod reconcile;
+mod select;
 pub mod transfer;
+// The run on top.
+pub mod engine;
 
-pub use dest::{Destination, default_state_path};
-pub use engine::{
-    ExportOptions, Exporter, Failure, Observer, Planned, Progress, Readiness, Selection, Summary,
-    file_name,
-};
+pub use dest::{Destination, default_state_path, file_name};
+pub use engine::Exporter;
 pub use error::ExportError;
 pub use host::{HostStats, ProbePolicy};
 pub use limiter::Rate;
+pub use options::{ExportOptions, Readiness, Selection};
 pub use poll::PollPolicy;
+pub use report::{Failure, Observer, Planned, Progress, Summary};
 pub use shard::Shard;

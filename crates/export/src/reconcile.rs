@@ -102,7 +102,7 @@ fn adopt(
             .get("url")
             .and_then(|u| u.as_str())
             .unwrap_or_default();
-        let key = dest.key(&crate::engine::file_name(uid, kind));
+        let key = dest.key(&crate::dest::file_name(uid, kind));
         if state.object_size(key.as_ref())? != Some(size) {
             continue;
         }

@@ -8,10 +8,13 @@ use cloudflare_stream_downloads::videos::{PageRequest, VideoWalk};
 use cloudflare_stream_downloads::{Client, Error, VideoQuery};
 use tokio::sync::watch;
 
-use crate::driver::{Class, STEP_ATTEMPTS, Step, backoff, classify};
-use crate::engine::{ExportOptions, Observer, Progress, Run, Selection};
+use crate::attempt::{Class, STEP_ATTEMPTS, Step, backoff, classify};
 use crate::error::ExportError;
 use crate::limiter::Limiter;
+use crate::listed::requires_signed_urls;
+use crate::options::{ExportOptions, Selection};
+use crate::report::{Observer, Progress};
+use crate::run::Run;
 
 /// A page of the selection: ids, with the video's JSON when listed.
 pub(crate) type Batch = Vec<(String, Option<String>)>;
@@ -106,16 +109,6 @@ async fn list_page(
     request: PageRequest,
 ) -> Result<cloudflare_stream_downloads::VideosPage, Error> {
     client.list_videos(query, request).await
-}
-
-/// `requireSignedURLs` of a video's JSON (false when absent or unreadable).
-pub(crate) fn requires_signed_urls(json: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Flag {
-        #[serde(rename = "requireSignedURLs")]
-        signed: Option<bool>,
-    }
-    serde_json::from_str::<Flag>(json).is_ok_and(|f| f.signed == Some(true))
 }
 
 impl Run {

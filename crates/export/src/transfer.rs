@@ -10,17 +10,14 @@ use cloudflare_stream_downloads::{Signing, media};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::dest::{Destination, ObjectDest};
-use crate::driver::Step;
-use crate::engine::{Outcome, Progress, Run, file_name};
+use crate::attempt::Step;
+use crate::dest::{Destination, ObjectDest, file_name};
 use crate::error::ExportError;
 use crate::machine::{Event, FileState};
+use crate::report::Progress;
+use crate::run::{Outcome, Run};
 use crate::state::{VideoRow, type_name};
 use crate::store::UploadError;
-
-pub(crate) fn file_has_size(path: &Path, size: u64) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size)
-}
 
 /// SHA-256 of a file, lowercase hex (1 MiB reads).
 fn sha256_file(path: &Path) -> std::io::Result<String> {

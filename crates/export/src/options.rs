@@ -1,0 +1,111 @@
+//! What a run is asked to do: [`ExportOptions`] (destination, selection,
+//! types, budget, shard, polling, probes) with the defaults of `cfstream
+//! export`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cloudflare_stream_downloads::VideoQuery;
+use cloudflare_stream_downloads::types::DownloadType;
+
+use crate::dest::Destination;
+use crate::host::ProbePolicy;
+use crate::limiter::Rate;
+use crate::poll::PollPolicy;
+use crate::shard::Shard;
+
+/// Videos being created or waited for at once (their downloads generate on
+/// Cloudflare's side in parallel). Generation, not our requests, takes the
+/// time of a single video, so this is what lets a run reach the rate
+/// limit's floor; each one costs a few hundred bytes.
+pub const DEFAULT_IN_FLIGHT: usize = 256;
+
+/// How long a download may take to be ready before its file fails.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Which videos.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// These ids (checked before any request).
+    Ids(Vec<String>),
+    /// Every video the listing returns for this query.
+    All(VideoQuery),
+}
+
+/// What a run does. [`ExportOptions::new`] has the defaults of `cfstream
+/// export`.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Where the files go: a directory, or an object store.
+    pub dest: Destination,
+    /// Where the run's state lives, for an object-store destination
+    /// (default: [`default_state_path`](crate::dest::default_state_path) of its URL). A directory keeps its
+    /// state inside it (`cfstream-export.sqlite`); this is ignored then.
+    pub state: Option<PathBuf>,
+    /// Which videos.
+    pub selection: Selection,
+    /// Which files of each video.
+    pub types: Vec<DownloadType>,
+    /// Concurrent file transfers.
+    pub transfers: usize,
+    /// The API budget.
+    pub rate: Rate,
+    /// This machine's share.
+    pub shard: Shard,
+    /// Try files that failed in an earlier run again.
+    pub retry_failed: bool,
+    /// Plan only: no request that changes anything, no file written.
+    pub dry_run: bool,
+    /// How downloads are polled.
+    pub poll: PollPolicy,
+    /// Videos created or waited for at once.
+    pub in_flight: usize,
+    /// Who is asked whether a download is ready.
+    pub readiness: Readiness,
+    /// A download not ready after this long fails (`not ready after …
+    /// (timeout)`); the run goes on.
+    pub wait_timeout: Duration,
+    /// How the download host is probed: time limit, circuit breaker.
+    pub probes: ProbePolicy,
+}
+
+/// Who is asked whether a download is ready (see [`crate::host`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// The download host, on the poll schedule (no API request), and the
+    /// API only to learn of an `error` or when the host stays silent well
+    /// past the expected time; existing downloads are found on the host
+    /// before any create.
+    #[default]
+    Host,
+    /// The API alone, every poll (the policy before; a baseline of
+    /// docs/performance.md).
+    Api,
+}
+
+impl ExportOptions {
+    /// `default` files of `selection` into `dir`, 4 transfers, 1000/5m.
+    pub fn new(dir: impl Into<PathBuf>, selection: Selection) -> Self {
+        Self::to(Destination::Dir(dir.into()), selection)
+    }
+
+    /// [`new`](Self::new), into `dest`.
+    pub fn to(dest: Destination, selection: Selection) -> Self {
+        Self {
+            dest,
+            state: None,
+            selection,
+            types: vec![DownloadType::Default],
+            transfers: 4,
+            rate: Rate::DEFAULT,
+            shard: Shard::ALL,
+            retry_failed: false,
+            dry_run: false,
+            poll: PollPolicy::default(),
+            in_flight: DEFAULT_IN_FLIGHT,
+            readiness: Readiness::Host,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
+            probes: ProbePolicy::default(),
+        }
+    }
+}

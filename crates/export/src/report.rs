@@ -1,0 +1,200 @@
+//! What a run tells: [`Progress`] as it goes (for progress bars and
+//! notices), and the [`Summary`] at its end, with its [`Failure`]s (and
+//! [`Planned`] actions of a dry run).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudflare_stream_downloads::types::DownloadType;
+use serde::Serialize;
+
+use crate::host::HostStats;
+
+/// A file that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The video.
+    pub video_id: String,
+    /// The download type.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a dry run would do with one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Planned {
+    /// The video.
+    pub video_id: String,
+    /// The download type.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `skip` (done), `create`, `poll`, `fetch`, `verify`, `retry`, or
+    /// `skip-failed`.
+    pub action: &'static str,
+}
+
+/// The outcome of a run (`cfstream export --json` prints it). Counts are of
+/// files: with `--type both` a video counts twice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Files in the selection.
+    pub selected: u64,
+    /// Files fetched and verified by this run.
+    pub done: u64,
+    /// Files already done by an earlier run (no request made for them).
+    pub skipped: u64,
+    /// Files that failed, with reasons (including failures of earlier runs
+    /// not retried: `--retry-failed`).
+    pub failed: Vec<Failure>,
+    /// Bytes written by this run.
+    pub bytes: u64,
+    /// API requests made by this run (listing included).
+    pub api_requests: u64,
+    /// Wall time.
+    pub elapsed_seconds: f64,
+    /// Videos in the selection.
+    pub videos: u64,
+    /// 429 answers received.
+    pub rate_limited: u64,
+    /// Tokens for signed URLs signed with the signing key (no API request).
+    pub tokens_signed_locally: u64,
+    /// Tokens for signed URLs asked of the API (`POST …/token`: one API
+    /// request each, counted in `api_requests`).
+    pub tokens_requested: u64,
+    /// Videos of the selection known, from the listing, to require signed
+    /// URLs (videos given by id are learned one by one, and not counted).
+    pub signed_videos: u64,
+    /// Files whose download already existed on the download host (found
+    /// at the URL the listing implies): no create, no poll.
+    pub found_existing: u64,
+    /// Requests to the download host asking whether a file is there (no
+    /// API request each).
+    pub host_probes: u64,
+    /// Per download host: probes sent, failed, throttled, skipped while
+    /// its breaker was open or it asked to slow down, and breaker
+    /// openings.
+    pub hosts: Vec<HostStats>,
+    /// `api_requests / videos`.
+    pub api_requests_per_video: f64,
+    /// The run stopped early (Ctrl-C): files not reached are in none of
+    /// the counts.
+    pub interrupted: bool,
+    /// With `--dry-run`: what would be done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<Planned>>,
+}
+
+impl Summary {
+    /// Every selected file is on disk and verified.
+    pub fn complete(&self) -> bool {
+        !self.interrupted && self.failed.is_empty() && self.done + self.skipped == self.selected
+    }
+}
+
+/// What a run reports as it goes (for progress bars).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// The listing has found this many videos so far (in this shard).
+    Listing {
+        /// Videos so far.
+        videos: u64,
+    },
+    /// The selection is known.
+    Selected {
+        /// Videos.
+        videos: u64,
+        /// Files.
+        files: u64,
+    },
+    /// A file was already done.
+    Skipped {
+        /// The video.
+        video_id: String,
+        /// Size of the file.
+        bytes: u64,
+    },
+    /// A transfer started.
+    TransferStarted {
+        /// The video.
+        video_id: String,
+        /// Which file.
+        kind: DownloadType,
+    },
+    /// Bytes of a transfer on disk.
+    Transfer {
+        /// The video.
+        video_id: String,
+        /// Which file.
+        kind: DownloadType,
+        /// Bytes so far.
+        bytes: u64,
+        /// The size, when known.
+        total: Option<u64>,
+    },
+    /// A transfer ended (the file is in place, or the transfer failed);
+    /// verification follows.
+    TransferEnded {
+        /// The video.
+        video_id: String,
+        /// Which file.
+        kind: DownloadType,
+    },
+    /// A file is done.
+    Done {
+        /// The video.
+        video_id: String,
+        /// Which file.
+        kind: DownloadType,
+        /// Its size.
+        bytes: u64,
+    },
+    /// A file failed.
+    Failed(Failure),
+    /// Videos of the selection that require signed URLs (from the
+    /// listing), and whether the run signs their tokens locally.
+    SignedVideos {
+        /// How many.
+        videos: u64,
+        /// A signing key is configured (no API request per token).
+        signing_key: bool,
+    },
+    /// An object-store destination was read back before the run (its
+    /// state may be new: a fresh machine).
+    Destination {
+        /// The state database used.
+        state: PathBuf,
+        /// Objects listed under the prefix.
+        objects: u64,
+        /// Files found complete there (their sidecars) that the state did
+        /// not have as done.
+        adopted: u64,
+        /// Multipart uploads of this shard left open by another run, taken
+        /// over.
+        continued: u64,
+        /// Multipart uploads of this shard left open by another run, aborted.
+        aborted: u64,
+    },
+    /// Every worker pauses after a 429.
+    Paused {
+        /// For how long.
+        wait: Duration,
+    },
+    /// A download host stopped answering: its breaker opened, and its
+    /// files are created and polled through the API for a while.
+    HostUnavailable {
+        /// The host (scheme, name, port).
+        host: String,
+        /// The last failure.
+        reason: String,
+        /// How long its probes stop.
+        retry_in: Duration,
+        /// The first time in this run (later openings are logged only).
+        first: bool,
+    },
+}
+
+/// Receives [`Progress`].
+pub type Observer = Arc<dyn Fn(Progress) + Send + Sync>;
