@@ -132,40 +132,28 @@ fn assert_host_given_up(fake: &StreamFake, dir: &Path, run: &Finished, bad_host:
     assert!(!run.stderr.contains(TOKEN));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_playback_host_that_refuses_connections_is_given_up_on() {
-    // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bad = format!("http://127.0.0.1:{port}");
-    let fake = StreamFake::start(config(Some(bad.clone()))).await.unwrap();
+/// An export whose listing's playback URLs are on `bad`: the host is given
+/// up on ([`assert_host_given_up`]); returns the run.
+async fn export_with_playback_on(bad: &str) -> Finished {
+    let fake = StreamFake::start(config(Some(bad.to_owned())))
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let run = export(&fake, dir.path(), &[]).await;
-    assert_host_given_up(&fake, dir.path(), &run, &bad);
+    assert_host_given_up(&fake, dir.path(), &run, bad);
     fake.shutdown().await;
+    run
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playback_host_that_refuses_connections_is_given_up_on() {
+    export_with_playback_on(&testkit::hosts::refusing_host()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_playback_host_that_never_answers_costs_one_probe_timeout() {
-    // Accepts connections (the kernel does, from the backlog; the thread
-    // keeps them open) and never says a word.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let bad = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    let fake = StreamFake::start(config(Some(bad.clone()))).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let run = export(&fake, dir.path(), &[]).await;
-    assert_host_given_up(&fake, dir.path(), &run, &bad);
+    let run = export_with_playback_on(&testkit::hosts::silent_host().unwrap()).await;
     assert!(run.stderr.contains("no answer within 1s"), "{}", run.stderr);
-    fake.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,12 +169,7 @@ async fn a_playback_host_that_does_not_resolve_is_given_up_on() {
         );
         return;
     }
-    let bad = format!("https://{name}");
-    let fake = StreamFake::start(config(Some(bad.clone()))).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let run = export(&fake, dir.path(), &[]).await;
-    assert_host_given_up(&fake, dir.path(), &run, &bad);
-    fake.shutdown().await;
+    export_with_playback_on(&format!("https://{name}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -874,25 +874,8 @@ async fn export_host_fault(
         HostFault::Unresolvable => {
             Some("https://customer-perf-nxdomain.cloudflarestream.com".to_owned())
         }
-        HostFault::Refusing => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            Some(format!("http://127.0.0.1:{port}"))
-        }
-        HostFault::Hanging => {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            std::thread::spawn(move || {
-                let mut held = Vec::new();
-                for stream in listener.incoming().flatten() {
-                    held.push(stream);
-                }
-            });
-            Some(url)
-        }
+        HostFault::Refusing => Some(testkit::hosts::refusing_host()),
+        HostFault::Hanging => Some(testkit::hosts::silent_host().unwrap()),
         HostFault::Healthy | HostFault::Flaky => None,
     };
     let fake = start_fake(FakeConfig {
