@@ -310,14 +310,14 @@ impl HostProbes {
     ) -> Probe {
         let key = host_key(url);
         let host = self.host(&key);
-        if matches!(host.admit(Instant::now()), Admit::Skip) {
+        if matches!(host.admit(Instant::now(), false), Admit::Skip) {
             return Probe::Unknown;
         }
         let Ok(_permit) = host.permits.acquire().await else {
             return Probe::Unknown;
         };
         // The host may have failed while this probe waited for a permit.
-        let Admit::Go { trial } = host.admit(Instant::now()) else {
+        let Admit::Go { trial } = host.admit(Instant::now(), true) else {
             return Probe::Unknown;
         };
         self.probes.fetch_add(1, Ordering::Relaxed);
@@ -366,7 +366,10 @@ impl HostProbes {
 
 impl Host {
     /// Counts the probe as sent, or as skipped.
-    fn admit(&self, now: Instant) -> Admit {
+    /// `take`: the probe goes now and takes the half-open trial if it is
+    /// the one; without it, only whether it could (before waiting for a
+    /// permit: a host that is open or slowed down is not waited for).
+    fn admit(&self, now: Instant, take: bool) -> Admit {
         let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
         let slowed = h.slow_until.is_some_and(|until| now < until);
         let admit = match h.open_until {
@@ -376,8 +379,8 @@ impl Host {
             // Half-open: this probe tries the host; the others wait for it
             // by being skipped.
             Some(_) => {
-                h.trial = true;
-                Admit::Go { trial: true }
+                h.trial = take;
+                Admit::Go { trial: take }
             }
         };
         if matches!(admit, Admit::Skip) {
@@ -479,8 +482,13 @@ mod tests {
         }
     }
 
+    /// What `HostProbes::probe` asks: whether it could go (before its
+    /// permit), then whether it goes.
     fn go(h: &Host, now: Instant) -> Option<bool> {
-        match h.admit(now) {
+        if matches!(h.admit(now, false), Admit::Skip) {
+            return None;
+        }
+        match h.admit(now, true) {
             Admit::Go { trial } => Some(trial),
             Admit::Skip => None,
         }
