@@ -114,7 +114,7 @@ pub enum Command {
     /// Export the files of many videos (or all) to a directory: resumable,
     /// inside the API's rate limit, one run per directory.
     #[command(after_help = EXPORT_HELP)]
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Create, list and delete the account's Stream signing keys (for
     /// videos that require signed URLs).
     #[command(subcommand, after_help = ENVIRONMENT)]
@@ -339,6 +339,10 @@ pub struct ExportArgs {
     /// 30 s, doubling (its files are created and polled through the API).
     #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_probe_timeout)]
     pub probe_timeout: std::time::Duration,
+    /// The earliest API poll of a download the download host does not
+    /// have yet (for tests: the default leaves that question to the host).
+    #[arg(long, hide = true, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub first_api_poll: std::time::Duration,
 }
 
 fn parse_probe_timeout(text: &str) -> Result<std::time::Duration, String> {

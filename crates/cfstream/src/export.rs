@@ -126,6 +126,7 @@ fn options(args: &ExportArgs, account_id: Option<&str>) -> Result<ExportOptions,
     options.readiness = args.readiness;
     options.wait_timeout = args.wait_timeout;
     options.probes.timeout = args.probe_timeout;
+    options.first_api_poll = args.first_api_poll;
     Ok(options)
 }
 

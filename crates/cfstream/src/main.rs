@@ -109,7 +109,7 @@ fn init_tracing(verbose: u8) {
 /// success and failure).
 async fn run(args: Args, out: &Output) -> Result<u8, Error> {
     if let Command::Export(export) = args.command {
-        return export::run(&args.global, export, out).await;
+        return export::run(&args.global, *export, out).await;
     }
     run_command(args, out).await.map(|()| 0)
 }

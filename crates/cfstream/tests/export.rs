@@ -448,13 +448,17 @@ async fn faults_fail_only_their_videos() {
     let mut child = cfstream(
         &fake,
         dir.path(),
-        // Our limit above the server's: the lockout will happen.
+        // Our limit above the server's: the lockout will happen. The
+        // failing video's error is the API's to tell, asked once the
+        // download host has been silent 2 s (30 s by default).
         &[
             "--from-file",
             list.to_str().unwrap(),
             "--json",
             "--rate",
             "100/1s",
+            "--first-api-poll",
+            "2s",
         ],
     )
     .spawn()
@@ -526,6 +530,8 @@ async fn faults_fail_only_their_videos() {
             "--from-file",
             list.to_str().unwrap(),
             "--json",
+            "--first-api-poll",
+            "2s",
             "--retry-failed",
         ],
     )

@@ -172,7 +172,9 @@ async fn a_download_that_ends_in_error_is_failed_with_its_reason_from_the_api() 
         },
     );
     let dir = tempfile::tempdir().unwrap();
-    let run = export(&fake, dir.path(), &[id]).await;
+    // The API is asked once the host has been silent past the first API
+    // poll (30 s by default; shortened here, the rule is the same).
+    let run = export(&fake, dir.path(), &[id, "--first-api-poll", "2s"]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let s = run.summary();
     let reason = s["failed"][0]["reason"].as_str().unwrap();

@@ -18,10 +18,6 @@ use crate::poll::Poller;
 use crate::run::{Outcome, Run};
 use crate::state::VideoRow;
 
-/// The earliest API poll of a download whose file the download host does
-/// not have yet (see `Run::advance`).
-const FIRST_API_POLL: Duration = Duration::from_secs(30);
-
 impl Run {
     /// Whether the video's download URLs need a token: from its listed
     /// JSON, or, for a video given by id, from its details (one API
@@ -159,7 +155,7 @@ impl Run {
         // request: it is asked on the poll schedule, and the API only where
         // only it can answer (a download that ended in `error`, or one not
         // there well past its expected time): first after three times the
-        // first wait or `FIRST_API_POLL`, whichever is later, then at
+        // first wait or `ExportOptions::first_api_poll`, whichever is later, then at
         // doubling gaps. A file with no known URL is
         // polled through the API alone, as before.
         let mut poller = Poller::with_pace(self.options.poll, self.pace.get());
@@ -210,7 +206,7 @@ impl Run {
             };
             observed = false;
             let wait = next.min(self.options.wait_timeout - waited);
-            let gap = *api_gap.get_or_insert((wait * 3).max(FIRST_API_POLL));
+            let gap = *api_gap.get_or_insert((wait * 3).max(self.options.first_api_poll));
             let mut stop = self.stop.clone();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}

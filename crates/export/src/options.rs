@@ -20,6 +20,10 @@ use crate::shard::Shard;
 /// limit's floor; each one costs a few hundred bytes.
 pub const DEFAULT_IN_FLIGHT: usize = 256;
 
+/// The earliest API poll of a download the download host does not have
+/// yet (see [`ExportOptions::first_api_poll`]).
+pub const DEFAULT_FIRST_API_POLL: Duration = Duration::from_secs(30);
+
 /// How long a download may take to be ready before its file fails.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -67,6 +71,11 @@ pub struct ExportOptions {
     pub wait_timeout: Duration,
     /// How the download host is probed: time limit, circuit breaker.
     pub probes: ProbePolicy,
+    /// The earliest API poll of a download the download host does not
+    /// have yet (then at least 3x the first wait, doubling): the API is
+    /// asked only when the host stays silent well past the expected time
+    /// ([`DEFAULT_FIRST_API_POLL`]; shorter in tests).
+    pub first_api_poll: Duration,
 }
 
 /// Who is asked whether a download is ready (see [`crate::host`]).
@@ -106,6 +115,7 @@ impl ExportOptions {
             readiness: Readiness::Host,
             wait_timeout: DEFAULT_WAIT_TIMEOUT,
             probes: ProbePolicy::default(),
+            first_api_poll: DEFAULT_FIRST_API_POLL,
         }
     }
 }
