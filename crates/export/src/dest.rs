@@ -102,7 +102,7 @@ impl object_store::client::HttpConnector for Connector {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, String> {
+pub(crate) fn http_client() -> Result<reqwest::Client, String> {
     let tls = cloudflare_stream_downloads::tls::client_config().map_err(|e| e.to_string())?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)

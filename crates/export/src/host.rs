@@ -634,6 +634,84 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_open_breaker_lets_one_probe_try_the_host_again_and_an_answer_closes_it() {
+        // A port nobody listens on yet: refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!(
+            "http://127.0.0.1:{port}/0123456789abcdef0123456789abcdef/downloads/default.mp4"
+        );
+        let client = Client::builder()
+            .api_token("t")
+            .account_id("a")
+            .base_url("http://127.0.0.1:9/client/v4")
+            .build()
+            .unwrap();
+        let probes = HostProbes::new(
+            ProbePolicy {
+                open_for: Duration::from_millis(100),
+                ..ProbePolicy::default()
+            },
+            |_| {},
+        );
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            probes.probe(&client, id, &url, Signing::Never).await,
+            Probe::Unknown
+        );
+        assert_eq!(
+            probes.probe(&client, id, &url, Signing::Never).await,
+            Probe::Unknown
+        );
+        let stats = probes.stats();
+        assert_eq!(
+            (
+                stats[0].probes,
+                stats[0].failed,
+                stats[0].skipped,
+                stats[0].opened
+            ),
+            (1, 1, 1, 1)
+        );
+        // The host comes back (answering 404 to everything).
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut stream = stream;
+                let mut request = [0u8; 4096];
+                let _ = std::io::Read::read(&mut stream, &mut request);
+                let _ = std::io::Write::write_all(
+                    &mut stream,
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // The trial, then a closed breaker.
+        assert_eq!(
+            probes.probe(&client, id, &url, Signing::Never).await,
+            Probe::NotThere
+        );
+        assert_eq!(
+            probes.probe(&client, id, &url, Signing::Never).await,
+            Probe::NotThere
+        );
+        let stats = probes.stats();
+        assert_eq!(
+            (
+                stats[0].probes,
+                stats[0].failed,
+                stats[0].skipped,
+                stats[0].opened
+            ),
+            (3, 1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
     async fn one_host_that_never_answers_does_not_hold_up_another() {
         // A listener that accepts and never answers, and one that answers
         // 404 at once (a real HTTP server: stream-fake's download host).

@@ -131,3 +131,71 @@ impl Seek for RangeReader {
         Ok(self.pos)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    /// A reader over `bytes` stored in memory under `key`.
+    async fn reader(bytes: Vec<u8>) -> RangeReader {
+        let store: Arc<dyn object_store::ObjectStore> = Arc::new(InMemory::new());
+        let key = ObjectPath::from("v.mp4");
+        let len = bytes.len() as u64;
+        store.put(&key, bytes.into()).await.unwrap();
+        RangeReader {
+            store,
+            key,
+            len,
+            pos: 0,
+            buf: Bytes::new(),
+            buf_start: 0,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ranged_reads_give_the_objects_bytes_wherever_they_seek() {
+        // Past one 256 KiB range, so a read crosses ranges.
+        let bytes: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+        let mut r = reader(bytes.clone()).await;
+        tokio::task::spawn_blocking(move || {
+            let mut all = Vec::new();
+            r.read_to_end(&mut all).unwrap();
+            assert_eq!(all, bytes);
+            assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0, "past the end");
+            let mut ten = [0u8; 10];
+            r.seek(SeekFrom::Start(300_000)).unwrap();
+            r.read_exact(&mut ten).unwrap();
+            assert_eq!(ten[..], bytes[300_000..300_010]);
+            r.seek(SeekFrom::End(-5)).unwrap();
+            let mut tail = Vec::new();
+            r.read_to_end(&mut tail).unwrap();
+            assert_eq!(tail, bytes[bytes.len() - 5..]);
+            r.seek(SeekFrom::Current(-700_000)).unwrap();
+            r.read_exact(&mut ten).unwrap();
+            assert_eq!(ten[..], bytes[..10], "a seek back before the buffer");
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_box_check_reads_a_real_mp4_from_the_store_and_refuses_it_cut() {
+        let mp4 = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../cloudflare-stream-downloads/tests/media/video-moov-at-end.mp4"
+        ))
+        .unwrap();
+        let size = mp4.len() as u64;
+        let mut whole = reader(mp4.clone()).await;
+        let mut cut = reader(mp4[..mp4.len() * 2 / 3].to_vec()).await;
+        tokio::task::spawn_blocking(move || {
+            assert!(media::check_boxes(&mut whole, size).is_ok());
+            let cut_len = cut.len;
+            assert!(media::check_boxes(&mut cut, cut_len).is_err());
+        })
+        .await
+        .unwrap();
+    }
+}

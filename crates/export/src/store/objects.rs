@@ -73,3 +73,61 @@ impl ObjectDest {
         state.remove_object(key.as_ref())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::ObjectStore;
+    use object_store::memory::InMemory;
+    use object_store::path::Path as ObjectPath;
+
+    use super::*;
+
+    fn in_memory(store: Arc<InMemory>) -> ObjectDest {
+        ObjectDest {
+            url: "s3://bucket/archive".into(),
+            store: store.clone(),
+            multipart: store,
+            s3: None,
+            prefix: ObjectPath::from("archive"),
+            http: crate::dest::http_client().unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_preflight_leaves_nothing_and_the_listing_sweeps_a_probe_left_behind() {
+        let store = Arc::new(InMemory::new());
+        let dest = in_memory(store.clone());
+        dest.preflight().await.unwrap();
+        assert_eq!(store.list(None).count().await, 0, "the probe was deleted");
+        // A run killed between the probe's write and delete left one; a
+        // media file and an object outside the prefix are not the run's.
+        for (key, body) in [
+            ("archive/.cfstream-probe-1-2", "x"),
+            ("archive/a.mp4", "12345"),
+            ("elsewhere/b.mp4", "1"),
+        ] {
+            store
+                .put(&ObjectPath::from(key), body.into())
+                .await
+                .unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let state = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        assert_eq!(dest.list_into(&state).await.unwrap(), 1);
+        assert_eq!(state.object_size("archive/a.mp4").unwrap(), Some(5));
+        assert_eq!(state.object_size("elsewhere/b.mp4").unwrap(), None);
+        assert!(
+            store
+                .head(&ObjectPath::from("archive/.cfstream-probe-1-2"))
+                .await
+                .is_err(),
+            "the probe left behind was swept"
+        );
+        // Deleting an object forgets it in the state too.
+        dest.delete(&state, "a.mp4").await.unwrap();
+        assert_eq!(state.object_size("archive/a.mp4").unwrap(), None);
+        dest.delete(&state, "a.mp4").await.unwrap();
+    }
+}

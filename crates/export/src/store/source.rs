@@ -58,3 +58,17 @@ impl Source<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waits_double_from_a_quarter_second_and_stay_bounded() {
+        let waits: Vec<u64> = (0..SOURCE_RETRIES + 3)
+            .map(|n| source_backoff(n).as_millis() as u64)
+            .collect();
+        assert_eq!(waits[..3], [250, 500, 1000]);
+        assert!(waits.iter().all(|w| *w <= 4000), "{waits:?}");
+    }
+}
