@@ -4,11 +4,14 @@
 //! `cargo insta review`.
 
 use cloudflare_stream_downloads::types::{
-    DeletedResponse, Download, DownloadType, DownloadsResponse, FailureResponse, Message,
-    NewSigningKeyResponse, SigningKeysResponse, TokenResponse, Video, VideoResponse,
-    VideoStateFilter, VideosResponse,
+    AudioTracksResponse, CaptionResponse, CaptionsResponse, DeletedResponse, Download,
+    DownloadType, DownloadsResponse, FailureResponse, Message, NewSigningKeyResponse,
+    SigningKeysResponse, TokenResponse, Video, VideoResponse, VideoStateFilter, VideosResponse,
+    WatermarksResponse,
 };
-use cloudflare_stream_downloads::{DownloadStatus, Downloads, VideoList, VideoState};
+use cloudflare_stream_downloads::{
+    AudioTrackStatus, CaptionStatus, DownloadStatus, Downloads, VideoList, VideoState,
+};
 use serde_json::Value;
 use xtask::codegen::{Paths, patched_spec};
 
@@ -42,6 +45,10 @@ fn json_schemas_of_response_types() {
     generator.subschema_for::<TokenResponse>();
     generator.subschema_for::<NewSigningKeyResponse>();
     generator.subschema_for::<SigningKeysResponse>();
+    generator.subschema_for::<CaptionsResponse>();
+    generator.subschema_for::<CaptionResponse>();
+    generator.subschema_for::<AudioTracksResponse>();
+    generator.subschema_for::<WatermarksResponse>();
     let definitions = generator.take_definitions();
     insta::assert_json_snapshot!(definitions);
 }
@@ -62,6 +69,8 @@ fn open_enums_know_exactly_the_spec_values() {
     };
     assert_eq!(values("stream_download_status"), DownloadStatus::KNOWN);
     assert_eq!(values("stream_media_state"), VideoState::KNOWN);
+    assert_eq!(values("stream_caption_status"), CaptionStatus::KNOWN);
+    assert_eq!(values("stream_audio_state"), AudioTrackStatus::KNOWN);
     let filter: Vec<String> = values("stream_media_state_filter");
     assert_eq!(filter, VideoState::KNOWN);
     // The request enum is closed: every value parses, nothing else does.

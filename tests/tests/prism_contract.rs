@@ -200,6 +200,20 @@ async fn every_operation_gets_a_2xx_from_prism() {
         .await
         .expect("delete key");
 
+    // What an archive needs beside the media: captions (the WebVTT from
+    // the example, valid after patch 11), audio tracks, watermarks.
+    let captions = client.captions(video).await.expect("captions");
+    assert!(
+        captions.iter().all(|c| c.language.is_some()),
+        "{captions:?}"
+    );
+    let one = client.caption(video, "tr").await.expect("one caption");
+    assert!(one.language.is_some(), "{one:?}");
+    let vtt = client.caption_vtt(video, "tr").await.expect("webvtt");
+    assert!(vtt.starts_with("WEBVTT"), "{vtt:?}");
+    client.audio_tracks(video).await.expect("audio tracks");
+    client.watermarks().await.expect("watermarks");
+
     // Prism enforces the spec's security; after patch 02 any one scheme is
     // enough, as with the real API.
     let other_scheme = Client::builder()

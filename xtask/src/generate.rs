@@ -48,6 +48,13 @@ pub const RENAMES: &[(&str, &str)] = &[
     ("StreamKeys", "NewSigningKey"),
     ("StreamKeyResponseCollection", "SigningKeysResponse"),
     ("StreamKeyResponseCollectionResultItem", "SigningKeyInfo"),
+    ("StreamCaptions", "Caption"),
+    ("StreamLanguageResponseCollection", "CaptionsResponse"),
+    ("StreamLanguageResponseSingle", "CaptionResponse"),
+    ("StreamAdditionalAudio", "AudioTrack"),
+    ("StreamListAudioTrackResponse", "AudioTracksResponse"),
+    ("StreamListAudioTrackResponseResult", "AudioTracks"),
+    ("StreamWatermarkResponseCollection", "WatermarksResponse"),
 ];
 
 /// Component schemas replaced by an existing Rust type instead of a
@@ -175,6 +182,16 @@ pub const OPEN_ENUMS: &[(&str, &str, &str)] = &[
         "stream_media_state",
         "StreamMediaState",
         "crate::VideoState",
+    ),
+    (
+        "stream_caption_status",
+        "StreamCaptionStatus",
+        "crate::CaptionStatus",
+    ),
+    (
+        "stream_audio_state",
+        "StreamAudioState",
+        "crate::AudioTrackStatus",
     ),
 ];
 

@@ -59,7 +59,7 @@ pub const LAYERS: &[Layering] = &[
             // The client.
             &["client"],
             // What the client does: files, tokens, the listing, waiting.
-            &["fetch", "tokens", "videos", "wait"],
+            &["fetch", "tokens", "videos", "wait", "archive"],
         ],
         allowed_circles: &[&["downloads", "generated", "hooks", "listed"]],
     },

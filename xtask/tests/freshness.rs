@@ -28,9 +28,9 @@ fn generation_is_deterministic() {
 }
 
 #[test]
-fn all_eleven_operations_are_generated() {
+fn all_sixteen_operations_are_generated() {
     let rendered = render(&Paths::workspace()).unwrap();
-    assert_eq!(rendered.operations, 11);
+    assert_eq!(rendered.operations, 16);
     for method in [
         "list_videos",
         "get_video",
@@ -43,6 +43,11 @@ fn all_eleven_operations_are_generated() {
         "delete_downloads",
         "create_download",
         "delete_download",
+        "list_captions",
+        "get_caption",
+        "get_caption_vtt",
+        "list_audio_tracks",
+        "list_watermarks",
     ] {
         assert!(
             rendered.text.contains(&format!("pub async fn {method}<")),

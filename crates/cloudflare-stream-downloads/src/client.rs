@@ -484,6 +484,17 @@ impl Client {
     }
 
     /// Unwrap the envelope, or turn whatever went wrong into an [`Error`].
+    /// A failed generated call (no envelope to decode) as our [`Error`].
+    pub(crate) async fn failed(
+        &self,
+        call: &generated::Client,
+        request: RequestSummary,
+        error: progenitor_client::Error<FailureResponse>,
+    ) -> Error {
+        let record = progenitor_client::ClientInfo::inner(call).record();
+        convert_error(request, &record, self.shared.max_response_bytes, error).await
+    }
+
     async fn finish<T: Envelope>(
         &self,
         call: &generated::Client,

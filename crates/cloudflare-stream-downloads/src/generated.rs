@@ -9,6 +9,7 @@
 // patched with openapi/patches/08-optional-token-body.json
 // patched with openapi/patches/09-named-secrets.json
 // patched with openapi/patches/10-named-video-details.json
+// patched with openapi/patches/11-webvtt-example.json
 // generator: progenitor 0.15.1, settings in xtask/src/generate.rs
 
 #[allow(unused_imports)]
@@ -205,6 +206,73 @@ pub mod types {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
         }
+    }
+    ///`AudioTrack`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct AudioTrack {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub default: ::std::option::Option<bool>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub label: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<crate::AudioTrackStatus>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub uid: ::std::option::Option<VideoId>,
+    }
+    ///`AudioTracks`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct AudioTracks {
+        ///Array of audio tracks for the video.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub audio: ::std::vec::Vec<AudioTrack>,
+    }
+    ///`AudioTracksResponse`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct AudioTracksResponse {
+        pub errors: Messages,
+        pub messages: Messages,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub result: ::std::option::Option<AudioTracks>,
+        ///Whether the API call was successful.
+        pub success: bool,
+    }
+    ///`Caption`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct Caption {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub generated: ::std::option::Option<bool>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub label: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub language: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<crate::CaptionStatus>,
+    }
+    ///`CaptionResponse`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct CaptionResponse {
+        pub errors: Messages,
+        pub messages: Messages,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub result: ::std::option::Option<Caption>,
+        ///Whether the API call was successful.
+        pub success: bool,
+    }
+    ///`CaptionsResponse`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct CaptionsResponse {
+        pub errors: Messages,
+        pub messages: Messages,
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub result: ::std::vec::Vec<Caption>,
+        ///Whether the API call was successful.
+        pub success: bool,
     }
     ///A user-defined identifier for the media creator.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -1029,6 +1097,17 @@ pub mod types {
                 })
         }
     }
+    ///`WatermarksResponse`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct WatermarksResponse {
+        pub errors: Messages,
+        pub messages: Messages,
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub result: ::std::vec::Vec<Watermark>,
+        ///Whether the API call was successful.
+        pub success: bool,
+    }
     /// Error types.
     pub mod error {
         /// Error from a `TryFrom` or `FromStr` implementation.
@@ -1063,9 +1142,9 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
-/**Client for Cloudflare API - Stream MP4 Downloads, video listing and signed URLs (fragment)
+/**Client for Cloudflare API - Stream MP4 Downloads, video listing, signed URLs, captions, audio tracks and watermarks (fragment)
 
-Self-contained fragment of the Cloudflare v4 API covering Stream MP4/M4A downloads, the listing of an account's videos, one video's details, signed URL tokens and signing keys. Upstream: https://github.com/cloudflare/api-schemas (openapi.json). Operations taken from commit c92b9b0fde23ae00fece2025662f96dc8e2d6283 (2026-07-27).
+Self-contained fragment of the Cloudflare v4 API covering Stream MP4/M4A downloads, the listing of an account's videos, one video's details, signed URL tokens and signing keys, a video's captions/subtitles (list, one language, WebVTT text), its additional audio tracks (list) and the account's watermark profiles (list). Upstream: https://github.com/cloudflare/api-schemas (openapi.json). Operations taken from commit c92b9b0fde23ae00fece2025662f96dc8e2d6283 (2026-07-27).
 
 Version: 4.0.0*/
 pub struct Client {
@@ -1369,6 +1448,55 @@ Sends a `DELETE` request to `/accounts/{account_id}/stream/keys/{identifier}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /**List watermark profiles
+
+Lists all watermark profiles for an account.
+
+Sends a `GET` request to `/accounts/{account_id}/stream/watermarks`
+
+*/
+    pub async fn list_watermarks<'a>(
+        &'a self,
+        account_id: &'a crate::types::AccountId,
+    ) -> Result<
+        ResponseValue<types::WatermarksResponse>,
+        Error<types::FailureResponse>,
+    > {
+        let url = format!(
+            "{}/accounts/{}/stream/watermarks", self.baseurl, encode_path(& account_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_watermarks",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**Retrieve video details
 
 Fetches details for a single video.
@@ -1410,6 +1538,193 @@ Sends a `GET` request to `/accounts/{account_id}/stream/{identifier}`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**List additional audio tracks on a video
+
+Lists additional audio tracks on a video. Note this API will not return information for audio attached to the video upload.
+
+Sends a `GET` request to `/accounts/{account_id}/stream/{identifier}/audio`
+
+*/
+    pub async fn list_audio_tracks<'a>(
+        &'a self,
+        account_id: &'a crate::types::AccountId,
+        identifier: &'a types::VideoId,
+    ) -> Result<
+        ResponseValue<types::AudioTracksResponse>,
+        Error<types::FailureResponse>,
+    > {
+        let url = format!(
+            "{}/accounts/{}/stream/{}/audio", self.baseurl, encode_path(& account_id
+            .to_string()), encode_path(& identifier.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_audio_tracks",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**List captions or subtitles
+
+Lists the available captions or subtitles for a specific video.
+
+Sends a `GET` request to `/accounts/{account_id}/stream/{identifier}/captions`
+
+*/
+    pub async fn list_captions<'a>(
+        &'a self,
+        account_id: &'a types::AccountId,
+        identifier: &'a types::VideoId,
+    ) -> Result<ResponseValue<types::CaptionsResponse>, Error<types::FailureResponse>> {
+        let url = format!(
+            "{}/accounts/{}/stream/{}/captions", self.baseurl, encode_path(& account_id
+            .to_string()), encode_path(& identifier.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_captions",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**List captions or subtitles for a provided language
+
+Lists the captions or subtitles for provided language.
+
+Sends a `GET` request to `/accounts/{account_id}/stream/{identifier}/captions/{language}`
+
+*/
+    pub async fn get_caption<'a>(
+        &'a self,
+        account_id: &'a types::AccountId,
+        identifier: &'a types::VideoId,
+        language: &'a ::std::string::String,
+    ) -> Result<ResponseValue<types::CaptionResponse>, Error<types::FailureResponse>> {
+        let url = format!(
+            "{}/accounts/{}/stream/{}/captions/{}", self.baseurl, encode_path(&
+            account_id.to_string()), encode_path(& identifier.to_string()), encode_path(&
+            language.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "get_caption",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Return WebVTT captions for a provided language
+
+Return WebVTT captions for a provided language.
+
+Sends a `GET` request to `/accounts/{account_id}/stream/{identifier}/captions/{language}/vtt`
+
+*/
+    pub async fn get_caption_vtt<'a>(
+        &'a self,
+        account_id: &'a types::AccountId,
+        identifier: &'a types::VideoId,
+        language: &'a ::std::string::String,
+    ) -> Result<ResponseValue<ByteStream>, Error<types::FailureResponse>> {
+        let url = format!(
+            "{}/accounts/{}/stream/{}/captions/{}/vtt", self.baseurl, encode_path(&
+            account_id.to_string()), encode_path(& identifier.to_string()), encode_path(&
+            language.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self.client.get(url).headers(header_map).build()?;
+        let info = OperationInfo {
+            operation_id: "get_caption_vtt",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => Ok(ResponseValue::stream(response)),
             400u16..=499u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }

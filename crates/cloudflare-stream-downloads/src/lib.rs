@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod archive;
 mod client;
 mod credentials;
 mod downloads;
@@ -77,7 +78,7 @@ pub use fetch::{
 pub use gate::{Admission, RequestGate};
 pub use generated::types;
 pub use ids::{MAX_ID_LEN, check_id};
-pub use open_enum::{DownloadStatus, VideoState};
+pub use open_enum::{AudioTrackStatus, CaptionStatus, DownloadStatus, VideoState};
 pub use retry::{Decision, RetryPolicy};
 pub use secret::Secret;
 pub use signing::{

@@ -168,6 +168,33 @@ open_enum! {
     }
 }
 
+open_enum! {
+    /// Status of a caption (`stream_caption_status`): an uploaded caption
+    /// is `Ready`; a generated one is `Inprogress` until it is, or ends in
+    /// `Error`.
+    CaptionStatus {
+        /// The WebVTT can be fetched.
+        Ready = "ready",
+        /// Being generated.
+        Inprogress = "inprogress",
+        /// Generation failed.
+        Error = "error",
+    }
+}
+
+open_enum! {
+    /// Processing status of an additional audio track
+    /// (`stream_audio_state`).
+    AudioTrackStatus {
+        /// Waiting to be processed.
+        Queued = "queued",
+        /// Processed: it plays as an audio rendition of the video.
+        Ready = "ready",
+        /// Processing failed.
+        Error = "error",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,18 @@ pub enum Route {
     ListKeys,
     /// `DELETE /accounts/{account}/stream/keys/{id}`
     DeleteKey,
+    /// `GET …/stream/{video}/captions`
+    Captions,
+    /// `GET …/stream/{video}/captions/{language}`
+    Caption,
+    /// `GET …/stream/{video}/captions/{language}/vtt`
+    Vtt,
+    /// `GET …/stream/{video}/audio`
+    Audio,
+    /// `GET /accounts/{account}/stream/watermarks`
+    Watermarks,
+    /// `GET /{video}/manifest/video.m3u8` on the download host.
+    Manifest,
     /// Every route.
     Any,
 }
@@ -69,10 +81,16 @@ impl FromStr for Route {
             "create-key" => Route::CreateKey,
             "list-keys" => Route::ListKeys,
             "delete-key" => Route::DeleteKey,
+            "captions" => Route::Captions,
+            "caption" => Route::Caption,
+            "vtt" => Route::Vtt,
+            "audio" => Route::Audio,
+            "watermarks" => Route::Watermarks,
+            "manifest" => Route::Manifest,
             "any" => Route::Any,
             other => {
                 return Err(format!(
-                    "unknown route {other:?} (videos, list, create, delete, create-type, delete-type, file, video, token, create-key, list-keys, delete-key, any)"
+                    "unknown route {other:?} (videos, list, create, delete, create-type, delete-type, file, video, token, create-key, list-keys, delete-key, captions, caption, vtt, audio, watermarks, manifest, any)"
                 ));
             }
         })
@@ -97,6 +115,8 @@ pub enum Fault {
     RateLimited(RetryAfter),
     /// A 5xx with an HTML page, like a Cloudflare edge error.
     ServerErrorHtml(u16),
+    /// HTTP 200 with an HTML page (a captive portal, a misrouted proxy).
+    OkHtml,
     /// HTTP 200 with `success: false` and a failure envelope.
     SuccessFalse,
     /// The normal answer, after a delay.
@@ -115,7 +135,7 @@ pub enum Fault {
 impl FromStr for Fault {
     type Err = String;
     /// `429:SECS`, `429-date:SECS`, `429-bare`, `5xx:STATUS` (or just `502`),
-    /// `success-false`, `slow:DURATION` (e.g. `slow:2s`), `cut`,
+    /// `html`, `success-false`, `slow:DURATION` (e.g. `slow:2s`), `cut`,
     /// `truncated`, `ignore-range`, `short-file`.
     fn from_str(s: &str) -> Result<Self, String> {
         let (name, arg) = s.split_once(':').map_or((s, None), |(n, a)| (n, Some(a)));
@@ -130,6 +150,7 @@ impl FromStr for Fault {
             "429-bare" => Fault::RateLimited(RetryAfter::Missing),
             "5xx" => Fault::ServerErrorHtml(server_status(arg.unwrap_or("502"))?),
             "success-false" => Fault::SuccessFalse,
+            "html" => Fault::OkHtml,
             "slow" => Fault::Slow(
                 humantime::parse_duration(arg.unwrap_or("1s"))
                     .map_err(|e| format!("{s:?}: {e}"))?,
@@ -144,7 +165,7 @@ impl FromStr for Fault {
             other => {
                 return Err(format!(
                     "unknown fault {other:?} (429[:secs], 429-date[:secs], 429-bare, 5xx[:status], \
-                     success-false, slow[:duration], cut, truncated, ignore-range, short-file)"
+                     html, success-false, slow[:duration], cut, truncated, ignore-range, short-file)"
                 ));
             }
         })

@@ -32,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+pub mod captions;
 pub mod catalog;
 pub mod config;
 pub mod content;
@@ -114,6 +115,16 @@ impl StreamFake {
     /// Make a video known (`options.fails_at` makes its downloads fail).
     pub fn add_video(&self, id: &str, options: VideoOptions) {
         self.world.lock().unwrap().add_video(id, options);
+    }
+
+    /// Give a known video these captions (replacing its list).
+    pub fn set_captions(&self, id: &str, captions: Vec<captions::FakeCaption>) {
+        self.world.lock().unwrap().set_captions(id, captions);
+    }
+
+    /// Give a known video these additional audio tracks.
+    pub fn set_audio_tracks(&self, id: &str, tracks: Vec<captions::FakeAudioTrack>) {
+        self.world.lock().unwrap().set_audio_tracks(id, tracks);
     }
 
     /// Add (or replace) a listed video.

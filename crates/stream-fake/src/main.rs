@@ -77,9 +77,11 @@ struct Args {
 
 const AFTER_HELP: &str = "\
 Faults (ROUTE=FAULT[*TIMES] or ROUTE=FAULT%PERCENT; without either, every request):
-  routes: videos, list, create, delete, create-type, delete-type, file, any
+  routes: videos, list, create, delete, create-type, delete-type, file, video, token,
+          create-key, list-keys, delete-key, captions, caption, vtt, audio, watermarks,
+          manifest, any
   faults: 429[:SECS]  429-date[:SECS]  429-bare  5xx[:STATUS] (or 502, 503…)
-          success-false  slow[:DURATION]  cut  truncated  ignore-range  short-file
+          html  success-false  slow[:DURATION]  cut  truncated  ignore-range  short-file
   e.g.    --fault list=429:2*3  --fault file=cut*1  --fault any=slow:500ms
           --fault file=503%15 --fault file=cut%10  (a flaky download host)";
 

@@ -61,6 +61,26 @@ pub(crate) fn api_router(world: Shared) -> Router {
             "/client/v4/accounts/{account}/stream/{video}/token",
             post(create_token),
         )
+        .route(
+            "/client/v4/accounts/{account}/stream/watermarks",
+            get(list_watermarks),
+        )
+        .route(
+            "/client/v4/accounts/{account}/stream/{video}/captions",
+            get(list_captions),
+        )
+        .route(
+            "/client/v4/accounts/{account}/stream/{video}/captions/{language}",
+            get(one_caption),
+        )
+        .route(
+            "/client/v4/accounts/{account}/stream/{video}/captions/{language}/vtt",
+            get(caption_vtt),
+        )
+        .route(
+            "/client/v4/accounts/{account}/stream/{video}/audio",
+            get(audio_tracks),
+        )
         .route(base, get(list).post(create_all).delete(delete_all))
         .route(
             &format!("{base}/{{kind}}"),
@@ -73,6 +93,7 @@ pub(crate) fn api_router(world: Shared) -> Router {
 pub(crate) fn files_router(world: Shared) -> Router {
     Router::new()
         .route("/{video}/downloads/{file}", get(file))
+        .route("/{video}/manifest/video.m3u8", get(manifest))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .with_state(world)
 }
@@ -152,31 +173,10 @@ async fn api(
     video: Option<String>,
     op: impl FnOnce(&mut World) -> Answer,
 ) -> Response {
-    let (fault, locked) = {
-        let mut w = world.lock().unwrap();
-        let locked = w.admit(route);
-        (w.take_fault(route), locked)
+    let fault = match prologue(&world, route).await {
+        Ok(fault) => fault,
+        Err(response) => return response,
     };
-    if let Some(wait) = locked {
-        // Whole seconds, rounded up, as Cloudflare sends them.
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        return rate_limited(RetryAfter::Seconds(secs));
-    }
-    match fault {
-        Some(Fault::RateLimited(after)) => return rate_limited(after),
-        Some(Fault::ServerErrorHtml(status)) => return html_error(status),
-        Some(Fault::SuccessFalse) => {
-            return json_response(
-                StatusCode::OK,
-                &failure_body((
-                    1002,
-                    "Temporary failure; the answer says success: false at HTTP 200",
-                )),
-            );
-        }
-        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
-        _ => {}
-    }
     let (status, body) = {
         let mut w = world.lock().unwrap();
         answer(&mut w, &headers, &account, video.as_deref(), op)
@@ -194,6 +194,39 @@ async fn api(
                 .into_response()
         }
         _ => (status, [(header::CONTENT_TYPE, "application/json")], text).into_response(),
+    }
+}
+
+/// What every API request meets first: the rate limit, then an armed
+/// fault that answers in place of the operation (`Err`), or one that
+/// changes its answer (`Ok`).
+async fn prologue(world: &Shared, route: Route) -> Result<Option<Fault>, Response> {
+    let (fault, locked) = {
+        let mut w = world.lock().unwrap();
+        let locked = w.admit(route);
+        (w.take_fault(route), locked)
+    };
+    if let Some(wait) = locked {
+        // Whole seconds, rounded up, as Cloudflare sends them.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return Err(rate_limited(RetryAfter::Seconds(secs)));
+    }
+    match fault {
+        Some(Fault::RateLimited(after)) => Err(rate_limited(after)),
+        Some(Fault::ServerErrorHtml(status)) => Err(html_error(status)),
+        Some(Fault::OkHtml) => Err(html_page(StatusCode::OK)),
+        Some(Fault::SuccessFalse) => Err(json_response(
+            StatusCode::OK,
+            &failure_body((
+                1002,
+                "Temporary failure; the answer says success: false at HTTP 200",
+            )),
+        )),
+        Some(Fault::Slow(delay)) => {
+            tokio::time::sleep(delay).await;
+            Ok(fault)
+        }
+        _ => Ok(fault),
     }
 }
 
@@ -480,6 +513,177 @@ async fn delete_one(
     .await
 }
 
+/// `GET …/stream/watermarks`: the account's watermark profiles.
+async fn list_watermarks(
+    State(world): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    api(world, Route::Watermarks, headers, account, None, |_| {
+        (StatusCode::OK, envelope(crate::captions::watermarks()))
+    })
+    .await
+}
+
+/// `GET …/stream/{video}/captions`: every caption of the video, ready or
+/// not.
+async fn list_captions(
+    State(world): State<Shared>,
+    Path((account, video)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let v = video.clone();
+    api(
+        world,
+        Route::Captions,
+        headers,
+        account,
+        Some(video),
+        move |w| {
+            let list: Vec<Value> = w.captions(&v).iter().map(|c| c.to_json()).collect();
+            (StatusCode::OK, envelope(Value::Array(list)))
+        },
+    )
+    .await
+}
+
+/// `GET …/stream/{video}/captions/{language}`: one caption (404 for a
+/// language the video does not have).
+async fn one_caption(
+    State(world): State<Shared>,
+    Path((account, video, language)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let v = video.clone();
+    api(
+        world,
+        Route::Caption,
+        headers,
+        account,
+        Some(video),
+        move |w| match w.captions(&v).iter().find(|c| c.language == language) {
+            Some(c) => (StatusCode::OK, envelope(c.to_json())),
+            None => (StatusCode::NOT_FOUND, failure_body(NOT_FOUND)),
+        },
+    )
+    .await
+}
+
+/// `GET …/stream/{video}/captions/{language}/vtt`: the WebVTT text
+/// (`text/vtt`, not an envelope) of a ready caption; a failure envelope
+/// (404) for a language the video does not have or one not ready.
+async fn caption_vtt(
+    State(world): State<Shared>,
+    Path((account, video, language)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let fault = match prologue(&world, Route::Vtt).await {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let mut text = None;
+    let (status, body) = {
+        let mut w = world.lock().unwrap();
+        answer(&mut w, &headers, &account, Some(&video), |w| {
+            match w
+                .captions(&video)
+                .iter()
+                .find(|c| c.language == language && c.status == "ready")
+            {
+                Some(c) => {
+                    text = Some(c.vtt.clone());
+                    (StatusCode::OK, Value::Null)
+                }
+                None => (StatusCode::NOT_FOUND, failure_body(NOT_FOUND)),
+            }
+        })
+    };
+    match (text, status) {
+        (Some(vtt), StatusCode::OK) => {
+            if fault == Some(Fault::CutMidBody) {
+                return cut_body(StatusCode::OK, "text/vtt", Bytes::from(vtt));
+            }
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/vtt")], vtt).into_response()
+        }
+        _ => json_response(status, &body),
+    }
+}
+
+/// `GET …/stream/{video}/audio`: the video's additional audio tracks.
+async fn audio_tracks(
+    State(world): State<Shared>,
+    Path((account, video)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let v = video.clone();
+    api(
+        world,
+        Route::Audio,
+        headers,
+        account,
+        Some(video),
+        move |w| {
+            let list: Vec<Value> = w.audio_tracks(&v).iter().map(|a| a.to_json()).collect();
+            (StatusCode::OK, envelope(json!({ "audio": list })))
+        },
+    )
+    .await
+}
+
+/// `GET /{video}/manifest/video.m3u8` on the download host: the HLS master
+/// manifest, listing the ready captions and audio tracks. A video that
+/// requires signed URLs wants a token in place of its id (no
+/// `downloadable` claim needed for playback): 401 without, 403 with a bad
+/// one. No credential is needed or looked at.
+async fn manifest(State(world): State<Shared>, Path(segment): Path<String>) -> Response {
+    let mut w = world.lock().unwrap();
+    let fault = w.take_fault(Route::Manifest);
+    let tokened = crate::signed::is_token(&segment);
+    let video = if tokened {
+        match w.keys.verify_playback(&segment) {
+            Ok(video) => video,
+            Err(why) => {
+                return (
+                    StatusCode::FORBIDDEN,
+                    format!("signed URL refused: {why}\n"),
+                )
+                    .into_response();
+            }
+        }
+    } else {
+        segment
+    };
+    w.file_requests.push(crate::state::FileRequest {
+        path: format!("/{video}/manifest/video.m3u8"),
+        signed: tokened,
+        filename: None,
+        range: None,
+        credential_headers: Vec::new(),
+    });
+    match fault {
+        Some(Fault::ServerErrorHtml(status)) => return html_error(status),
+        Some(Fault::RateLimited(after)) => return rate_limited(after),
+        _ => {}
+    }
+    if !w.has_video(&video) || !w.ready_to_stream(&video) {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
+    if !tokened && w.requires_signed_urls(&video) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "this video requires signed URLs\n",
+        )
+            .into_response();
+    }
+    let text = crate::captions::manifest(w.captions(&video), w.audio_tracks(&video));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/vnd.apple.mpegurl")],
+        text,
+    )
+        .into_response()
+}
+
 fn rate_limited(after: RetryAfter) -> Response {
     let mut response = match after {
         RetryAfter::Missing => json_response(StatusCode::TOO_MANY_REQUESTS, &Value::Null),
@@ -494,6 +698,22 @@ fn rate_limited(after: RetryAfter) -> Response {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+/// An HTML page with `status` (an edge error page, a captive portal).
+fn html_page(status: StatusCode) -> Response {
+    let page = format!(
+        "<!DOCTYPE html>\n<html><head><title>{} | stream-fake</title></head>\
+         <body><h1>{}</h1></body></html>\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("error")
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+        page,
+    )
+        .into_response()
 }
 
 fn html_error(status: u16) -> Response {

@@ -189,6 +189,16 @@ impl Keys {
     /// Checks a token of the download host: the video it is for, or why it
     /// is refused.
     pub(crate) fn verify(&self, token: &str) -> Result<String, String> {
+        self.verify_for(token, true)
+    }
+
+    /// [`verify`](Self::verify) for playback (a manifest): a token needs no
+    /// `downloadable` claim there.
+    pub(crate) fn verify_playback(&self, token: &str) -> Result<String, String> {
+        self.verify_for(token, false)
+    }
+
+    fn verify_for(&self, token: &str, download: bool) -> Result<String, String> {
         let mut parts = token.split('.');
         let (Some(h), Some(c), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -242,7 +252,7 @@ impl Keys {
         {
             return Err("not valid yet (nbf)".into());
         }
-        if claims.get("downloadable") != Some(&Value::Bool(true)) {
+        if download && claims.get("downloadable") != Some(&Value::Bool(true)) {
             return Err("not downloadable (make the token with downloadable: true)".into());
         }
         claims

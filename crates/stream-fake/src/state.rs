@@ -77,6 +77,10 @@ struct Video {
     ready_to_stream: bool,
     /// True: the download host answers 401.
     require_signed_urls: bool,
+    /// Its captions.
+    captions: Vec<crate::captions::FakeCaption>,
+    /// Its additional audio tracks.
+    audio: Vec<crate::captions::FakeAudioTrack>,
 }
 
 impl Video {
@@ -87,6 +91,8 @@ impl Video {
             downloads: BTreeMap::new(),
             ready_to_stream: video.ready_to_stream,
             require_signed_urls: video.require_signed_urls,
+            captions: Vec::new(),
+            audio: Vec::new(),
         }
     }
 }
@@ -207,6 +213,8 @@ impl World {
                 downloads: BTreeMap::new(),
                 ready_to_stream: true,
                 require_signed_urls,
+                captions: Vec::new(),
+                audio: Vec::new(),
             },
         );
     }
@@ -219,6 +227,30 @@ impl World {
             .partition_point(|v| (v.created, v.uid.as_str()) < (video.created, video.uid.as_str()));
         self.videos.insert(video.uid.clone(), Video::listed(&video));
         self.catalog.insert(at, video);
+    }
+
+    pub(crate) fn set_captions(&mut self, id: &str, captions: Vec<crate::captions::FakeCaption>) {
+        if let Some(v) = self.videos.get_mut(id) {
+            v.captions = captions;
+        }
+    }
+
+    pub(crate) fn set_audio_tracks(
+        &mut self,
+        id: &str,
+        tracks: Vec<crate::captions::FakeAudioTrack>,
+    ) {
+        if let Some(v) = self.videos.get_mut(id) {
+            v.audio = tracks;
+        }
+    }
+
+    pub(crate) fn captions(&self, id: &str) -> &[crate::captions::FakeCaption] {
+        self.videos.get(id).map_or(&[], |v| &v.captions)
+    }
+
+    pub(crate) fn audio_tracks(&self, id: &str) -> &[crate::captions::FakeAudioTrack] {
+        self.videos.get(id).map_or(&[], |v| &v.audio)
     }
 
     /// Forget a video (listed or not): later requests get 404.

@@ -1120,6 +1120,22 @@ async fn signed_urls_keys_and_tokens() {
         .call_path("POST", &format!("{uid}/token"), token_path, None)
         .await;
     let plain = plain.body["result"]["token"].as_str().unwrap().to_owned();
+    // The manifest is playback: a token without `downloadable` opens it;
+    // without a token a signed video's manifest is refused, as its files.
+    let manifest = format!("{}/{uid}/manifest/video.m3u8", h.fake.files_base_url());
+    assert_eq!(
+        h.http.get(&manifest).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, text) = h.signed_get(&manifest, &plain).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.starts_with("#EXTM3U"), "{text}");
+    assert!(
+        h.fake
+            .file_requests()
+            .iter()
+            .all(|r| !r.path.contains(&plain))
+    );
     let expired = key
         .sign_at(uid, &TokenOptions::default(), now - 7200)
         .unwrap();
@@ -1169,8 +1185,112 @@ async fn signed_urls_keys_and_tokens() {
     assert!(log.iter().filter(|r| r.signed).count() >= 8);
     for r in &log {
         assert!(
-            !r.path.contains(good.expose()) && !r.path.contains('.') || r.path.ends_with(".mp4")
+            !r.path.contains(good.expose()) && !r.path.contains('.')
+                || r.path.ends_with(".mp4")
+                || r.path.ends_with("/manifest/video.m3u8"),
+            "{}",
+            r.path
         );
         assert!(!r.path.contains("eyJ"), "{}", r.path);
     }
+}
+
+#[tokio::test]
+async fn captions_audio_tracks_watermarks_and_the_manifest_answer_by_the_spec() {
+    use stream_fake::captions::{FakeAudioTrack, FakeCaption};
+    let h = Harness::default().await;
+    h.fake.set_captions(
+        VIDEO,
+        vec![
+            FakeCaption::ready(VIDEO, "pt-BR", "Português"),
+            FakeCaption::generating(VIDEO, "en", "English"),
+        ],
+    );
+    h.fake.set_audio_tracks(
+        VIDEO,
+        vec![FakeAudioTrack {
+            uid: "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1".into(),
+            label: "Director".into(),
+            default: false,
+            status: "ready".into(),
+        }],
+    );
+    let base = format!("{}/accounts/{ACCOUNT}/stream", h.fake.base_url());
+    let get = |url: String| {
+        h.http
+            .get(url)
+            .bearer_auth(stream_fake::config::DEFAULT_TOKEN)
+            .send()
+    };
+    let spec = "/accounts/{account_id}/stream";
+    for (url, path) in [
+        (
+            format!("{base}/{VIDEO}/captions"),
+            format!("{spec}/{{identifier}}/captions"),
+        ),
+        (
+            format!("{base}/{VIDEO}/captions/pt-BR"),
+            format!("{spec}/{{identifier}}/captions/{{language}}"),
+        ),
+        (
+            format!("{base}/{VIDEO}/captions/fr"),
+            format!("{spec}/{{identifier}}/captions/{{language}}"),
+        ),
+        (
+            format!("{base}/{VIDEO}/audio"),
+            format!("{spec}/{{identifier}}/audio"),
+        ),
+        (format!("{base}/watermarks"), format!("{spec}/watermarks")),
+    ] {
+        let response = get(url.clone()).await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        h.contract.check_at("GET", &path, status, &body);
+        if url.ends_with("/fr") {
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        } else {
+            assert_eq!(status, StatusCode::OK, "{url}: {body}");
+        }
+    }
+    // The WebVTT: text/vtt, the caption's text; not ready: an envelope 404.
+    let vtt = get(format!("{base}/{VIDEO}/captions/pt-BR/vtt"))
+        .await
+        .unwrap();
+    assert_eq!(vtt.headers()["content-type"], "text/vtt");
+    assert!(
+        vtt.text()
+            .await
+            .unwrap()
+            .starts_with("WEBVTT\n\n00:00:00.000 --> ")
+    );
+    let not_ready = get(format!("{base}/{VIDEO}/captions/en/vtt"))
+        .await
+        .unwrap();
+    assert_eq!(not_ready.status(), StatusCode::NOT_FOUND);
+    let body: Value = not_ready.json().await.unwrap();
+    h.contract.check_at(
+        "GET",
+        &format!("{spec}/{{identifier}}/captions/{{language}}/vtt"),
+        StatusCode::NOT_FOUND,
+        &body,
+    );
+    // The manifest on the download host: the ready caption and track only,
+    // no credentials needed.
+    let manifest = h
+        .http
+        .get(format!(
+            "{}/{VIDEO}/manifest/video.m3u8",
+            h.fake.files_base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(manifest.status(), StatusCode::OK);
+    let text = manifest.text().await.unwrap();
+    assert!(
+        text.contains("TYPE=SUBTITLES") && text.contains("LANGUAGE=\"pt-BR\""),
+        "{text}"
+    );
+    assert!(!text.contains("LANGUAGE=\"en\""), "{text}");
+    assert!(text.contains("TYPE=AUDIO"), "{text}");
 }
