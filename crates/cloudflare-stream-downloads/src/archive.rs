@@ -8,34 +8,12 @@ use futures_util::TryStreamExt;
 
 use crate::client::Client;
 use crate::envelope::Envelope;
-use crate::error::{Error, RequestSummary};
-use crate::types::{
-    AudioTrack, AudioTracksResponse, Caption, CaptionResponse, CaptionsResponse, Message,
-    Watermark, WatermarksResponse,
-};
+use crate::error::Error;
+use crate::types::{AudioTrack, AudioTracksResponse, Caption, Message, Watermark};
 
 /// The largest caption Stream stores (10 MB): a larger answer to
 /// [`Client::caption_vtt`] is refused before it is read whole.
 pub const MAX_CAPTION_BYTES: u64 = 10 * 1000 * 1000;
-
-impl Envelope for CaptionsResponse {
-    type Result = Vec<Caption>;
-    fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<Vec<Caption>>) {
-        (
-            self.success,
-            self.errors.0,
-            self.messages.0,
-            Some(self.result),
-        )
-    }
-}
-
-impl Envelope for CaptionResponse {
-    type Result = Caption;
-    fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<Caption>) {
-        (self.success, self.errors.0, self.messages.0, self.result)
-    }
-}
 
 impl Envelope for AudioTracksResponse {
     type Result = Vec<AudioTrack>;
@@ -45,18 +23,6 @@ impl Envelope for AudioTracksResponse {
             self.errors.0,
             self.messages.0,
             Some(self.result.map(|r| r.audio).unwrap_or_default()),
-        )
-    }
-}
-
-impl Envelope for WatermarksResponse {
-    type Result = Vec<Watermark>;
-    fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<Vec<Watermark>>) {
-        (
-            self.success,
-            self.errors.0,
-            self.messages.0,
-            Some(self.result),
         )
     }
 }
@@ -81,17 +47,6 @@ fn check_language(language: &str) -> Result<(), Error> {
 }
 
 impl Client {
-    fn video_path(&self, video_id: &str, rest: &str) -> RequestSummary {
-        RequestSummary {
-            method: "GET".into(),
-            path: format!(
-                "{}/accounts/{}/stream/{video_id}/{rest}",
-                self.shared.base_path,
-                self.account_id.as_deref().unwrap_or("")
-            ),
-        }
-    }
-
     /// The captions of a video (`GET …/stream/{id}/captions`): uploaded
     /// and generated ones, every language, with their status (a generated
     /// caption is listed while it is still generating, or after it
@@ -101,8 +56,12 @@ impl Client {
         let video = crate::ids::video_id(video_id)?;
         let call = self.generated();
         let result = call.list_captions(&account, &video).await;
-        self.finish_with_result(&call, self.video_path(video_id, "captions"), result)
-            .await
+        self.finish_with_result(
+            &call,
+            self.account_path("GET", &format!("{video_id}/captions")),
+            result,
+        )
+        .await
     }
 
     /// One caption of a video (`GET …/stream/{id}/captions/{language}`).
@@ -114,9 +73,8 @@ impl Client {
         let result = call
             .get_caption(&account, &video, &language.to_owned())
             .await;
-        let path = format!("captions/{language}");
-        self.finish_with_result(&call, self.video_path(video_id, &path), result)
-            .await
+        let request = self.account_path("GET", &format!("{video_id}/captions/{language}"));
+        self.finish_with_result(&call, request, result).await
     }
 
     /// The WebVTT text of a video's caption in `language`
@@ -132,7 +90,7 @@ impl Client {
         let account = self.account()?;
         let video = crate::ids::video_id(video_id)?;
         check_language(language)?;
-        let request = self.video_path(video_id, &format!("captions/{language}/vtt"));
+        let request = self.account_path("GET", &format!("{video_id}/captions/{language}/vtt"));
         let call = self.generated();
         let result = call
             .get_caption_vtt(&account, &video, &language.to_owned())
@@ -201,24 +159,22 @@ impl Client {
         let video = crate::ids::video_id(video_id)?;
         let call = self.generated();
         let result = call.list_audio_tracks(&account, &video).await;
-        self.finish_with_result(&call, self.video_path(video_id, "audio"), result)
-            .await
+        self.finish_with_result(
+            &call,
+            self.account_path("GET", &format!("{video_id}/audio")),
+            result,
+        )
+        .await
     }
 
     /// The account's watermark profiles (`GET …/stream/watermarks`): their
     /// settings (the images cannot be downloaded). One API request.
     pub async fn watermarks(&self) -> Result<Vec<Watermark>, Error> {
         let account = self.account()?;
-        let request = RequestSummary {
-            method: "GET".into(),
-            path: format!(
-                "{}/accounts/{}/stream/watermarks",
-                self.shared.base_path, *account
-            ),
-        };
         let call = self.generated();
         let result = call.list_watermarks(&account).await;
-        self.finish_with_result(&call, request, result).await
+        self.finish_with_result(&call, self.account_path("GET", "watermarks"), result)
+            .await
     }
 }
 

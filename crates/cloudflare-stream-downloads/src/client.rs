@@ -451,6 +451,17 @@ impl Client {
     }
 
     /// A generated client for one call, with its own call record.
+    /// What a call on `…/accounts/{account}/stream/{rest}` is, for errors.
+    pub(crate) fn account_path(&self, method: &str, rest: &str) -> RequestSummary {
+        RequestSummary {
+            method: method.to_owned(),
+            path: format!(
+                "{}/accounts/{}/stream/{rest}",
+                self.shared.base_path,
+                self.account_id.as_deref().unwrap_or("")
+            ),
+        }
+    }
     pub(crate) fn generated(&self) -> generated::Client {
         generated::Client::new_with_client(
             &self.shared.base_url,

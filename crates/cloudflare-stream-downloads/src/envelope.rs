@@ -31,6 +31,26 @@ single_result_envelope! {
     DeletedResponse => String,
     crate::types::TokenResponse => crate::types::TokenResult,
     crate::types::NewSigningKeyResponse => crate::types::NewSigningKey,
+    crate::types::CaptionResponse => crate::types::Caption,
+}
+
+/// [`Envelope`] for generated success types whose `result` is a list the
+/// generator decodes to empty when absent (`#[serde(default)]`).
+macro_rules! list_result_envelope {
+    ($($response:ty => $item:ty),+ $(,)?) => {$(
+        impl Envelope for $response {
+            type Result = Vec<$item>;
+            fn parts(self) -> (bool, Vec<Message>, Vec<Message>, Option<Vec<$item>>) {
+                (self.success, self.errors.0, self.messages.0, Some(self.result))
+            }
+        }
+    )+};
+}
+
+list_result_envelope! {
+    crate::types::SigningKeysResponse => crate::types::SigningKeyInfo,
+    crate::types::CaptionsResponse => crate::types::Caption,
+    crate::types::WatermarksResponse => crate::types::Watermark,
 }
 
 /// For answers that carry a credential (a token, a new key): an answer

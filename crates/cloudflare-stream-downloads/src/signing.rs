@@ -33,11 +33,10 @@ use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::{PemObject, SectionKind};
 use serde::Serialize;
 
-use crate::envelope::Envelope;
 use crate::error::Error;
 use crate::ids;
 use crate::secret::Secret;
-use crate::types::{AccessRule, SigningKeyInfo, SigningKeysResponse};
+use crate::types::AccessRule;
 
 /// The signing key's id, for [`SigningKey::from_lookup`].
 pub const ENV_SIGNING_KEY_ID: &str = "CLOUDFLARE_STREAM_SIGNING_KEY_ID";
@@ -349,24 +348,5 @@ impl CreatedSigningKey {
     /// The key, loaded for signing.
     pub fn signing_key(&self) -> Result<SigningKey, Error> {
         SigningKey::from_base64_pem(&self.id, self.pem.expose())
-    }
-}
-
-impl Envelope for SigningKeysResponse {
-    type Result = Vec<SigningKeyInfo>;
-    fn parts(
-        self,
-    ) -> (
-        bool,
-        Vec<crate::types::Message>,
-        Vec<crate::types::Message>,
-        Option<Vec<SigningKeyInfo>>,
-    ) {
-        (
-            self.success,
-            self.errors.0,
-            self.messages.0,
-            Some(self.result),
-        )
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::client::Client;
-use crate::error::{Error, RequestSummary};
+use crate::error::Error;
 use crate::ids;
 use crate::secret::Secret;
 use crate::signing::{
@@ -15,17 +15,6 @@ use crate::signing::{
 use crate::types::{DeletedResponse, SigningKeyInfo, TokenRequest};
 
 impl Client {
-    fn account_path(&self, method: &str, rest: &str) -> RequestSummary {
-        RequestSummary {
-            method: method.to_owned(),
-            path: format!(
-                "{}/accounts/{}/stream/{rest}",
-                self.shared.base_path,
-                self.account_id.as_deref().unwrap_or("")
-            ),
-        }
-    }
-
     /// Asks the API for a signed token for `video_id`
     /// (`POST …/stream/{id}/token`): one rate-limited API request. For a
     /// download, `request.downloadable` must be `true`. Prefer a

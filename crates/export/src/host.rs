@@ -484,6 +484,17 @@ mod tests {
 
     /// What `HostProbes::probe` asks: whether it could go (before its
     /// permit), then whether it goes.
+    /// A client for probes (they go to the download host, never to the
+    /// API, so its base URL is a port nobody answers on).
+    fn probing_client() -> Client {
+        Client::builder()
+            .api_token("t")
+            .account_id("a")
+            .base_url("http://127.0.0.1:9/client/v4")
+            .build()
+            .unwrap()
+    }
+
     fn go(h: &Host, now: Instant) -> Option<bool> {
         if matches!(h.admit(now, false), Admit::Skip) {
             return None;
@@ -644,12 +655,7 @@ mod tests {
         let url = format!(
             "http://127.0.0.1:{port}/0123456789abcdef0123456789abcdef/downloads/default.mp4"
         );
-        let client = Client::builder()
-            .api_token("t")
-            .account_id("a")
-            .base_url("http://127.0.0.1:9/client/v4")
-            .build()
-            .unwrap();
+        let client = probing_client();
         let probes = HostProbes::new(
             ProbePolicy {
                 open_for: Duration::from_millis(100),
@@ -727,12 +733,7 @@ mod tests {
             "{}/0123456789abcdef0123456789abcdef/downloads/default.mp4",
             fake.files_base_url()
         );
-        let client = Client::builder()
-            .api_token("t")
-            .account_id("a")
-            .base_url(fake.base_url())
-            .build()
-            .unwrap();
+        let client = probing_client();
         let probes = Arc::new(HostProbes::new(
             ProbePolicy {
                 timeout: Duration::from_millis(300),

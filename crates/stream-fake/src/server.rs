@@ -214,7 +214,7 @@ async fn prologue(world: &Shared, route: Route) -> Result<Option<Fault>, Respons
     match fault {
         Some(Fault::RateLimited(after)) => Err(rate_limited(after)),
         Some(Fault::ServerErrorHtml(status)) => Err(html_error(status)),
-        Some(Fault::OkHtml) => Err(html_page(StatusCode::OK)),
+        Some(Fault::OkHtml) => Err(html_page(StatusCode::OK, "<h1>Sign in to continue</h1>")),
         Some(Fault::SuccessFalse) => Err(json_response(
             StatusCode::OK,
             &failure_body((
@@ -700,13 +700,13 @@ fn rate_limited(after: RetryAfter) -> Response {
     response
 }
 
-/// An HTML page with `status` (an edge error page, a captive portal).
-fn html_page(status: StatusCode) -> Response {
+/// An HTML page with `status` and `body` as its body's markup (an edge
+/// error page, a captive portal).
+fn html_page(status: StatusCode, body: &str) -> Response {
     let page = format!(
         "<!DOCTYPE html>\n<html><head><title>{} | stream-fake</title></head>\
-         <body><h1>{}</h1></body></html>\n",
+         <body>{body}</body></html>\n",
         status.as_u16(),
-        status.canonical_reason().unwrap_or("error")
     );
     (
         status,
@@ -718,18 +718,13 @@ fn html_page(status: StatusCode) -> Response {
 
 fn html_error(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let page = format!(
-        "<!DOCTYPE html>\n<html><head><title>{} | stream-fake</title></head>\
-         <body><h1>Error {}</h1><p>Bad gateway (injected by stream-fake).</p></body></html>\n",
-        status.as_u16(),
-        status.as_u16()
-    );
-    (
+    html_page(
         status,
-        [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
-        page,
+        &format!(
+            "<h1>Error {}</h1><p>Bad gateway (injected by stream-fake).</p>",
+            status.as_u16()
+        ),
     )
-        .into_response()
 }
 
 /// How long a cut body waits before the cut, so the head and the first
