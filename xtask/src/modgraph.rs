@@ -59,7 +59,7 @@ pub const LAYERS: &[Layering] = &[
             // The client.
             &["client"],
             // What the client does: files, tokens, the listing, waiting.
-            &["fetch", "tokens", "videos", "wait", "archive"],
+            &["fetch", "tokens", "videos", "wait", "archive", "manifest"],
         ],
         allowed_circles: &[&["downloads", "generated", "hooks", "listed"]],
     },
@@ -70,7 +70,9 @@ pub const LAYERS: &[Layering] = &[
             &["error"],
             &["machine"],
             &["state"],
-            &["limiter", "poll", "shard", "lock", "host", "dest", "listed"],
+            &[
+                "limiter", "poll", "shard", "lock", "host", "dest", "listed", "extras",
+            ],
             // Destinations' operations.
             &["store"],
             // The run's shared types and context.
@@ -78,7 +80,14 @@ pub const LAYERS: &[Layering] = &[
             &["run"],
             &["attempt"],
             // The steps.
-            &["select", "driver", "transfer", "reconcile"],
+            &[
+                "select",
+                "driver",
+                "transfer",
+                "reconcile",
+                "captions",
+                "account",
+            ],
             // The run on top.
             &["engine"],
         ],

@@ -343,6 +343,32 @@ pub struct ExportArgs {
     /// have yet (for tests: the default leaves that question to the host).
     #[arg(long, hide = true, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub first_api_poll: std::time::Duration,
+    /// Do not archive captions (by default every ready caption is written
+    /// as <uid>.<language>.vtt beside its video). Additional audio tracks
+    /// are still recorded in <uid>.json.
+    #[arg(long)]
+    pub no_captions: bool,
+    /// How the export learns which captions and additional audio tracks a
+    /// video has: manifest (its HLS manifest on the download host, no API
+    /// request; the API only for videos that have some) or api (two API
+    /// requests a video, also for captions still generating).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "manifest",
+        value_name = "FROM",
+        conflicts_with = "no_captions"
+    )]
+    pub captions_from: CaptionsFrom,
+}
+
+/// `--captions-from` of export.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptionsFrom {
+    /// The video's HLS manifest on the download host.
+    Manifest,
+    /// The API, for every video.
+    Api,
 }
 
 fn parse_probe_timeout(text: &str) -> Result<std::time::Duration, String> {

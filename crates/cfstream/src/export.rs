@@ -13,7 +13,7 @@ use cloudflare_stream_downloads::types::DownloadType;
 use cloudflare_stream_downloads::{Error, VideoQuery};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{ExportArgs, Global, VideoFilters};
+use crate::cli::{CaptionsFrom, ExportArgs, Global, VideoFilters};
 use crate::output::Output;
 
 /// Exit status after Ctrl-C.
@@ -127,6 +127,11 @@ fn options(args: &ExportArgs, account_id: Option<&str>) -> Result<ExportOptions,
     options.wait_timeout = args.wait_timeout;
     options.probes.timeout = args.probe_timeout;
     options.first_api_poll = args.first_api_poll;
+    options.captions = match (args.no_captions, args.captions_from) {
+        (true, _) => cfstream_export::Captions::Off,
+        (false, CaptionsFrom::Manifest) => cfstream_export::Captions::FromManifest,
+        (false, CaptionsFrom::Api) => cfstream_export::Captions::FromApi,
+    };
     Ok(options)
 }
 
@@ -293,6 +298,26 @@ fn write_report(
             }
         )?;
     }
+    if summary.captions_written + summary.captions_present + summary.captions_pending > 0
+        || summary.audio_tracks > 0
+    {
+        writeln!(
+            w,
+            "captions: {} written, {} already there, {} still generating (a later run writes them); {} additional audio track(s) recorded (Stream has no download of them); {} manifest(s) read (no API request each)",
+            summary.captions_written,
+            summary.captions_present,
+            summary.captions_pending,
+            summary.audio_tracks,
+            summary.manifests,
+        )?;
+    }
+    if summary.extras_deferred > 0 {
+        writeln!(
+            w,
+            "captions: {} video(s) not looked at (the download host could not give their manifest): run again to archive their captions",
+            summary.extras_deferred
+        )?;
+    }
     if summary.tokens_signed_locally + summary.tokens_requested > 0 {
         writeln!(
             w,
@@ -301,7 +326,7 @@ fn write_report(
         )?;
     }
     for f in &summary.failed {
-        writeln!(w, "  failed {} {}: {}", f.video_id, f.kind, f.reason)?;
+        writeln!(w, "  failed {} {}: {}", f.video_id, f.what(), f.reason)?;
     }
     if summary.interrupted {
         writeln!(w, "interrupted: run the same command again to resume")?;
@@ -396,7 +421,7 @@ impl Bars {
         let Some(b) = &self.inner else {
             // No terminal: failures as they happen, the rest in the summary.
             if let (Progress::Failed(f), false) = (&event, json) {
-                eprintln!("failed {} {}: {}", f.video_id, f.kind, f.reason);
+                eprintln!("failed {} {}: {}", f.video_id, f.what(), f.reason);
             }
             return;
         };
@@ -462,14 +487,17 @@ impl Bars {
                     bar.finish_and_clear();
                     b.multi.remove(&bar);
                 }
-                b.overall.inc(1);
-                let _ = b
-                    .multi
-                    .println(format!("failed {} {}: {}", f.video_id, f.kind, f.reason));
+                if f.is_file() {
+                    b.overall.inc(1);
+                }
+                let _ =
+                    b.multi
+                        .println(format!("failed {} {}: {}", f.video_id, f.what(), f.reason));
             }
             Progress::SignedVideos { .. }
             | Progress::Destination { .. }
-            | Progress::HostUnavailable { .. } => {}
+            | Progress::HostUnavailable { .. }
+            | Progress::CaptionWritten { .. } => {}
             Progress::Paused { wait } => {
                 b.overall.set_prefix(format!(
                     "rate limited (429): every worker pauses {} s",

@@ -129,10 +129,14 @@ async fn objects(weed: &Seaweed, prefix: &str) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// The bucket holds, for each of `uids`, `<uid>.mp4` byte-identical to what
-/// the fake serves and `<uid>.json` naming its size and SHA-256; and
-/// nothing else under the prefix.
+/// the fake serves and `<uid>.json` naming its size and SHA-256 (and that
+/// the video has no caption and no additional audio track), the archive's
+/// `account.json`, and nothing else under the prefix.
 fn assert_bucket(objects: &BTreeMap<String, Vec<u8>>, uids: &BTreeSet<String>, size: u64) {
-    let mut expected_names = BTreeSet::new();
+    let account: Value = serde_json::from_slice(&objects["account.json"]).unwrap();
+    assert_eq!(account["archive"]["tool"], "cfstream", "{account}");
+    assert!(account["watermarks"].is_array(), "{account}");
+    let mut expected_names = BTreeSet::from(["account.json".to_owned()]);
     for uid in uids {
         let name = format!("{uid}.mp4");
         let bytes = objects
@@ -148,6 +152,8 @@ fn assert_bucket(objects: &BTreeMap<String, Vec<u8>>, uids: &BTreeSet<String>, s
             sidecar["downloads"]["default"]["sha256"].as_str(),
             Some(sha256_hex(bytes).as_str())
         );
+        assert_eq!(sidecar["captions"], serde_json::json!([]), "{sidecar}");
+        assert_eq!(sidecar["audio_tracks"], serde_json::json!([]), "{sidecar}");
         expected_names.insert(name);
         expected_names.insert(format!("{uid}.json"));
     }
@@ -744,7 +750,9 @@ async fn parts_are_equal_and_checksummed_as_r2_requires() {
     // The sidecars: conditional creates.
     let sidecars: Vec<_> = seen
         .iter()
-        .filter(|r| r.method == "PUT" && r.target.ends_with(".json"))
+        .filter(|r| {
+            r.method == "PUT" && r.target.ends_with(".json") && !r.target.ends_with("/account.json")
+        })
         .collect();
     assert_eq!(sidecars.len(), 3);
     assert!(

@@ -115,9 +115,13 @@ fn assert_host_given_up(fake: &StreamFake, dir: &Path, run: &Finished, bad_host:
     assert_eq!(bad["probes"], bad["failed"], "{bad}");
     assert_eq!(
         bad["probes"].as_u64().unwrap() + bad["skipped"].as_u64().unwrap(),
-        VIDEOS as u64,
-        "one probe asked per video at its derived URL: {bad}"
+        2 * VIDEOS as u64,
+        "one probe asked per video at its derived URL, and its manifest: {bad}"
     );
+    // Their manifests could not be had: captions wait for the next run
+    // (no API request for them now).
+    assert_eq!(s["manifests"], VIDEOS as u64, "{s}");
+    assert_eq!(s["extras_deferred"], VIDEOS as u64, "{s}");
     // The download host (the API's URLs) was probed for readiness as
     // usual, and is healthy.
     let good = host_stats(&s, &fake.files_base_url());

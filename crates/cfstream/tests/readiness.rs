@@ -109,11 +109,9 @@ async fn existing_downloads_cost_no_api_request_but_the_listing() {
     // no credential header (probes included).
     let requests = fake.file_requests();
     assert!(requests.iter().all(|r| r.credential_headers.is_empty()));
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.path.ends_with("/downloads/default.mp4"))
-    );
+    assert!(requests.iter().all(|r| {
+        r.path.ends_with("/downloads/default.mp4") || r.path.ends_with("/manifest/video.m3u8")
+    }));
     fake.shutdown().await;
 }
 

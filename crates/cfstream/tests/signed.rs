@@ -175,8 +175,8 @@ async fn an_export_with_a_signing_key_signs_locally_and_asks_the_api_for_no_toke
     assert_eq!(summary["done"], 24);
     assert_eq!(summary["signed_videos"], 6);
     // One local token per request of a signed video to the download host:
-    // the fetches (6 videos × 2 types), and the probes asking whether a
-    // file is there (no API request either).
+    // the fetches (6 videos × 2 types), the probes asking whether a file
+    // is there, and each video's manifest (no API request either).
     let signed_requests = fake.file_requests().iter().filter(|r| r.signed).count();
     assert_eq!(summary["tokens_signed_locally"], signed_requests as u64);
     assert!(signed_requests >= 12, "6 signed videos × 2 types fetched");
@@ -186,11 +186,20 @@ async fn an_export_with_a_signing_key_signs_locally_and_asks_the_api_for_no_toke
     assert_files(dir.path(), &fake, size, &["default", "audio"]);
     // Signed videos were fetched with a token at once (known from the
     // listing: no refused unsigned request first).
-    // (probes, `Range: bytes=0-0`, aside)
+    // (probes, `Range: bytes=0-0`, and manifests aside)
+    let manifests: Vec<_> = fake
+        .file_requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/manifest/video.m3u8"))
+        .collect();
+    assert_eq!(manifests.len(), 12, "one manifest per video");
+    assert_eq!(manifests.iter().filter(|r| r.signed).count(), 6);
     let requests: Vec<_> = fake
         .file_requests()
         .into_iter()
-        .filter(|r| r.range.as_deref() != Some("bytes=0-0"))
+        .filter(|r| {
+            r.range.as_deref() != Some("bytes=0-0") && !r.path.ends_with("/manifest/video.m3u8")
+        })
         .collect();
     assert_eq!(requests.iter().filter(|r| r.signed).count(), 12);
     assert_eq!(requests.len(), 24);
@@ -391,17 +400,20 @@ async fn a_signed_transfer_killed_mid_file_resumes_with_a_new_token() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let summary: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(
-        summary["tokens_signed_locally"], 1,
-        "a fresh token for the resume"
+        summary["tokens_signed_locally"], 2,
+        "a fresh token for the resume, and one for the manifest"
     );
     assert_files(dir.path(), &fake, size, &["default"]);
     // Two signed fetches: the first from 0, the second a Range from what
     // the .part held (the same file, though the token differs). (The
-    // probes before the first, `Range: bytes=0-0`, aside.)
+    // probes before the first, `Range: bytes=0-0`, and the manifest after
+    // the file, aside.)
     let requests: Vec<_> = fake
         .file_requests()
         .into_iter()
-        .filter(|r| r.range.as_deref() != Some("bytes=0-0"))
+        .filter(|r| {
+            r.range.as_deref() != Some("bytes=0-0") && !r.path.ends_with("/manifest/video.m3u8")
+        })
         .collect();
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert!(requests.iter().all(|r| r.signed));

@@ -718,7 +718,7 @@ fn content_range(response: &reqwest::Response) -> Option<(u64, Option<u64>)> {
 
 /// The checked URL of a file request and its summary for errors (the
 /// video id checked too when the URL may be signed for it).
-fn file_request(
+pub(crate) fn file_request(
     video_id: &str,
     url: &str,
     signing: Signing,
@@ -949,7 +949,7 @@ impl Client {
     /// `Required`, after a 401 or 403 with `Auto`), one new token after a
     /// refusal, then [`Error::SignedUrlRefused`]. Returns the answer with
     /// any other status.
-    async fn signed_get(
+    pub(crate) async fn signed_get(
         &self,
         video_id: &str,
         url: &reqwest::Url,

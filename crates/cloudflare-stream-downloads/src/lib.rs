@@ -22,6 +22,9 @@
 //! * [`Downloads`], which decodes both shapes the API has used for `result`;
 //! * the open response enums [`DownloadStatus`] and [`VideoState`];
 //! * [`tls`]: the crypto provider;
+//! * [`Client::video_manifest`]: a video's HLS master manifest on the
+//!   download host ([`Manifest`]: its subtitle and audio renditions);
+//! * [`archive`]: captions (WebVTT), audio tracks and watermarks;
 //! * [`media`]: checking that a downloaded MP4/M4A is whole (its top-level
 //!   boxes tile the file).
 //!
@@ -42,6 +45,7 @@ mod gate;
 mod http;
 mod ids;
 mod listed;
+pub mod manifest;
 mod open_enum;
 mod retry;
 mod secret;
@@ -78,6 +82,7 @@ pub use fetch::{
 pub use gate::{Admission, RequestGate};
 pub use generated::types;
 pub use ids::{MAX_ID_LEN, check_id};
+pub use manifest::{Manifest, Rendition};
 pub use open_enum::{AudioTrackStatus, CaptionStatus, DownloadStatus, VideoState};
 pub use retry::{Decision, RetryPolicy};
 pub use secret::Secret;

@@ -5,7 +5,8 @@
 //! [`crate::transfer`]: `.part`, lock, resume, fsync, rename, and the state
 //! in `DIR/cfstream-export.sqlite`. `--dest URL` names a bucket and a
 //! prefix; [`ObjectDest`] writes `PREFIX/<uid>.mp4`, `PREFIX/<uid>.m4a` and
-//! `PREFIX/<uid>.json` there and nothing else, and keeps its state in a
+//! `PREFIX/<uid>.json`, the captions `PREFIX/<uid>.<language>.vtt`
+//! and `PREFIX/account.json` there and nothing else, and keeps its state in a
 //! local file ([`default_state_path`] unless `--state`).
 //!
 //! | URL | store | configuration (environment) |
@@ -261,6 +262,21 @@ pub fn file_name(uid: &str, kind: DownloadType) -> String {
         DownloadType::Default => format!("{uid}.mp4"),
         DownloadType::Audio => format!("{uid}.m4a"),
     }
+}
+
+/// Writes `dir/name` whole or not at all: a temporary file in `dir`,
+/// fsynced, renamed over it (a reader sees the old file or the new one;
+/// writers racing leave the last one, never a mix).
+pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ExportError> {
+    use std::io::Write;
+    let path = dir.join(name);
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(ExportError::io(dir))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(ExportError::io(tmp.path()))?;
+    tmp.persist(&path)
+        .map_err(|e| ExportError::io(&path)(e.error))?;
+    Ok(())
 }
 
 /// Whether `path` is a file of `size` bytes.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cloudflare_stream_downloads::{Client, ClientBuilder, Error, RequestGate, check_id};
+use cloudflare_stream_downloads::{Client, ClientBuilder, Error, RequestGate, Signing, check_id};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -14,12 +14,13 @@ use crate::dest::{Destination, default_state_path, file_has_size, file_name};
 use crate::error::ExportError;
 use crate::host::HostProbes;
 use crate::limiter::{Limiter, counted};
+use crate::listed::requires_signed_urls;
 use crate::lock::DirLock;
 use crate::machine::{Event, FileState};
 use crate::options::{ExportOptions, Selection};
 use crate::poll::Pace;
 use crate::report::{Failure, Observer, Planned, Progress, Summary};
-use crate::run::{Outcome, Run};
+use crate::run::{ExtraCounts, Outcome, Run};
 use crate::select::{Batch, walk_selection};
 use crate::state::{STATE_FILE, Store, VideoRow, type_name};
 
@@ -159,6 +160,7 @@ impl Exporter {
                     })
                 }
             }),
+            extra_counts: ExtraCounts::default(),
             observer,
         });
         let tokens_before = run.client.token_counts();
@@ -173,6 +175,12 @@ impl Exporter {
             });
         }
         let mut result = run.clone().process(run_id).await;
+        if result.is_ok() {
+            let worked = run.done.load(Ordering::Relaxed)
+                + run.extra_counts.captions_written.load(Ordering::Relaxed)
+                > 0;
+            result = run.write_account_record(worked).await;
+        }
         if let Destination::Store(dest) = &self.options.dest {
             // A run ends with none of its uploads open (incomplete uploads
             // cost storage): those left are of failed or interrupted files.
@@ -201,6 +209,12 @@ impl Exporter {
             found_existing: run.host.found_existing.load(Ordering::Relaxed),
             host_probes: run.host.probes.load(Ordering::Relaxed),
             hosts: run.host.stats(),
+            captions_written: run.extra_counts.captions_written.load(Ordering::Relaxed),
+            captions_present: run.extra_counts.captions_present.load(Ordering::Relaxed),
+            captions_pending: run.extra_counts.captions_pending.load(Ordering::Relaxed),
+            audio_tracks: run.extra_counts.audio_tracks.load(Ordering::Relaxed),
+            manifests: run.host.manifests.load(Ordering::Relaxed),
+            extras_deferred: run.extra_counts.deferred.load(Ordering::Relaxed),
             api_requests_per_video: 0.0,
             interrupted: run.interrupted.load(Ordering::Relaxed) || *run.stop.borrow(),
             plan: None,
@@ -306,6 +320,7 @@ impl Exporter {
                                 summary.failed.push(Failure {
                                     video_id: uid.clone(),
                                     kind: type_name(*kind),
+                                    language: None,
                                     reason,
                                 });
                                 "skip-failed"
@@ -407,6 +422,12 @@ impl Run {
                 _ => return Ok(false),
             }
         }
+        // Its captions and audio tracks recorded, every caption file there.
+        let extras = self.extras_needs(row)?;
+        if !extras.idle() {
+            return Ok(false);
+        }
+        self.report_failed_before(&row.uid, &extras);
         for (_, state) in selected() {
             if let FileState::Done { size, .. } = state {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
@@ -455,14 +476,35 @@ impl Run {
             };
             pending.push((*kind, state));
         }
+        let mut signing = match row.listed.as_deref().map(requires_signed_urls) {
+            Some(true) => Signing::Required,
+            _ => Signing::Auto,
+        };
         if !pending.is_empty() {
-            let Some((signing, listed)) = self.signing_of(row, &pending).await? else {
+            let Some((how, listed)) = self.signing_of(row, &pending).await? else {
                 return self.write_metadata(uid).await;
             };
+            signing = how;
             self.advance(uid, pending, signing, listed.as_deref())
                 .await?;
         }
+        // Captions and audio tracks, once the media files are done.
+        if let Some(row) = self.store.video(uid)?
+            && self.media_done(&row)
+        {
+            self.extras(&row, signing).await?;
+        }
         self.write_metadata(uid).await
+    }
+
+    /// Whether every selected media file of the video is done.
+    fn media_done(&self, row: &VideoRow) -> bool {
+        let mut selected = row
+            .files
+            .iter()
+            .filter(|(k, _)| self.options.types.contains(k))
+            .peekable();
+        selected.peek().is_some() && selected.all(|(_, s)| s.is_done())
     }
 }
 

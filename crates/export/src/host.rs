@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cloudflare_stream_downloads::types::DownloadType;
-use cloudflare_stream_downloads::{Client, Signing};
+use cloudflare_stream_downloads::{Client, Error, Manifest, Signing};
 use tokio::sync::Semaphore;
 
 /// The download URL of `kind` that a video's JSON implies: its
@@ -49,6 +49,24 @@ use tokio::sync::Semaphore;
 /// servers) with the path `/<uid>/manifest/video.m3u8`. `None` for
 /// anything else: the caller creates the download as usual.
 pub fn derived_url(video_json: &str, kind: DownloadType) -> Option<String> {
+    let (mut url, uid) = playback_manifest(video_json)?;
+    let file = match kind {
+        DownloadType::Default => "default.mp4",
+        DownloadType::Audio => "audio.m4a",
+    };
+    url.set_path(&format!("/{uid}/downloads/{file}"));
+    Some(url.to_string())
+}
+
+/// The video's HLS master manifest URL (`playback.hls`), when its JSON
+/// gives one on a Stream delivery host (as for [`derived_url`]).
+pub fn manifest_url(video_json: &str) -> Option<String> {
+    playback_manifest(video_json).map(|(url, _)| url.to_string())
+}
+
+/// `playback.hls` of a video's JSON and its uid, when the URL is
+/// `/<uid>/manifest/video.m3u8` on a delivery host.
+fn playback_manifest(video_json: &str) -> Option<(reqwest::Url, String)> {
     #[derive(serde::Deserialize)]
     struct Video {
         uid: String,
@@ -77,13 +95,7 @@ pub fn derived_url(video_json: &str, kind: DownloadType) -> Option<String> {
         return None;
     }
     cloudflare_stream_downloads::check_id("video id", &video.uid).ok()?;
-    let file = match kind {
-        DownloadType::Default => "default.mp4",
-        DownloadType::Audio => "audio.m4a",
-    };
-    let mut url = hls;
-    url.set_path(&format!("/{}/downloads/{file}", video.uid));
-    Some(url.to_string())
+    Some((hls, video.uid))
 }
 
 /// What the download host said of a file.
@@ -99,6 +111,17 @@ pub enum Probe {
     /// The host refused the video (401, 403: a token it wants, or one it
     /// refused twice): the video is not probed again (the fetch will say
     /// why).
+    Refused,
+}
+
+/// What the download host answered to one request (a probe, a manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked<T> {
+    /// It answered this.
+    Answered(T),
+    /// It could not say, or was not asked (see [`Probe::Unknown`]).
+    Unknown,
+    /// It refused the video (401, 403).
     Refused,
 }
 
@@ -221,8 +244,10 @@ pub struct HostProbes {
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     /// Called when a breaker opens.
     on_open: Box<dyn Fn(Opened) + Send + Sync>,
-    /// Probes made, every host.
+    /// Requests made, every host (probes and manifests).
     pub probes: AtomicU64,
+    /// Manifests asked for (sent or skipped).
+    pub manifests: AtomicU64,
     /// Files found already there (no create).
     pub found_existing: AtomicU64,
 }
@@ -258,6 +283,7 @@ impl HostProbes {
             hosts: Mutex::new(HashMap::new()),
             on_open: Box::new(on_open),
             probes: AtomicU64::new(0),
+            manifests: AtomicU64::new(0),
             found_existing: AtomicU64::new(0),
         }
     }
@@ -308,47 +334,84 @@ impl HostProbes {
         url: &str,
         signing: Signing,
     ) -> Probe {
+        let answer = self
+            .ask(
+                video_id,
+                url,
+                client.probe_video_url(video_id, url, signing),
+            )
+            .await;
+        match answer {
+            Asked::Answered(Some(_)) => Probe::There,
+            Asked::Answered(None) => Probe::NotThere,
+            Asked::Unknown => Probe::Unknown,
+            Asked::Refused => Probe::Refused,
+        }
+    }
+
+    /// `video_id`'s HLS master manifest at `url` ([`manifest_url`]), under
+    /// the same permits, time limit, breaker and slow-down as the probes of
+    /// its host. `Answered(None)`: the host has no manifest for it.
+    pub async fn manifest(
+        &self,
+        client: &Client,
+        video_id: &str,
+        url: &str,
+        signing: Signing,
+    ) -> Asked<Option<Manifest>> {
+        self.manifests.fetch_add(1, Ordering::Relaxed);
+        self.ask(video_id, url, client.video_manifest(video_id, url, signing))
+            .await
+    }
+
+    /// One request to the download host at `url` (`request`), guarded as
+    /// the module documentation says.
+    async fn ask<T>(
+        &self,
+        video_id: &str,
+        url: &str,
+        request: impl Future<Output = Result<Option<T>, Error>>,
+    ) -> Asked<Option<T>> {
         let key = host_key(url);
         let host = self.host(&key);
         if matches!(host.admit(Instant::now(), false), Admit::Skip) {
-            return Probe::Unknown;
+            return Asked::Unknown;
         }
         let Ok(_permit) = host.permits.acquire().await else {
-            return Probe::Unknown;
+            return Asked::Unknown;
         };
-        // The host may have failed while this probe waited for a permit.
+        // The host may have failed while this request waited for a permit.
         let Admit::Go { trial } = host.admit(Instant::now(), true) else {
-            return Probe::Unknown;
+            return Asked::Unknown;
         };
         self.probes.fetch_add(1, Ordering::Relaxed);
-        let answer = tokio::time::timeout(
-            self.policy.timeout,
-            client.probe_video_url(video_id, url, signing),
-        )
-        .await;
-        let (probe, verdict) = match answer {
+        let answer = tokio::time::timeout(self.policy.timeout, request).await;
+        let (asked, verdict) = match answer {
             Err(_) => (
-                Probe::Unknown,
+                Asked::Unknown,
                 Verdict::Failed(format!(
                     "no answer within {}",
                     humantime::format_duration(self.policy.timeout)
                 )),
             ),
-            Ok(Ok(Some(_))) => (Probe::There, Verdict::Answered),
-            Ok(Ok(None)) => (Probe::NotThere, Verdict::Answered),
+            Ok(Ok(found)) => (Asked::Answered(found), Verdict::Answered),
             Ok(Err(e)) => match e.status().map(|s| s.as_u16()) {
                 Some(401 | 403) => {
                     tracing::info!(video = video_id, error = %e, "the download host refused this video; no more probes of it");
-                    (Probe::Refused, Verdict::Answered)
+                    (Asked::Refused, Verdict::Answered)
                 }
                 Some(429 | 500..=599) => {
                     tracing::debug!(host = %key, error = %e, "the download host asks to slow down");
-                    (Probe::Unknown, Verdict::Throttled(e.retry_after()))
+                    (Asked::Unknown, Verdict::Throttled(e.retry_after()))
                 }
-                _ => (Probe::Unknown, Verdict::Failed(e.to_string())),
+                // A 200 that is not what was asked for (a manifest that
+                // is not a playlist): the host answered, this video's
+                // answer is unknown.
+                Some(200) => (Asked::Unknown, Verdict::Answered),
+                _ => (Asked::Unknown, Verdict::Failed(e.to_string())),
             },
         };
-        if probe == Probe::There {
+        if matches!(asked, Asked::Answered(Some(_))) {
             let mut health = host.health.lock().unwrap_or_else(|p| p.into_inner());
             health.stats.found += 1;
         }
@@ -360,7 +423,7 @@ impl HostProbes {
             }
             (self.on_open)(opened);
         }
-        probe
+        asked
     }
 }
 

@@ -32,6 +32,7 @@
 // polling, shards, the lock, the download host's probes, destinations.
 pub mod dest;
 pub mod error;
+pub mod extras;
 pub mod host;
 pub mod limiter;
 pub mod lock;
@@ -48,6 +49,8 @@ pub mod report;
 mod run;
 // The steps: select the videos, drive a video's files, transfer one file,
 // read a destination back.
+pub mod account;
+mod captions;
 mod driver;
 pub mod reconcile;
 mod select;
@@ -60,7 +63,7 @@ pub use engine::Exporter;
 pub use error::ExportError;
 pub use host::{HostStats, ProbePolicy};
 pub use limiter::Rate;
-pub use options::{ExportOptions, Readiness, Selection};
+pub use options::{Captions, ExportOptions, Readiness, Selection};
 pub use poll::PollPolicy;
 pub use report::{Failure, Observer, Planned, Progress, Summary};
 pub use shard::Shard;

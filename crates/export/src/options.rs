@@ -76,6 +76,30 @@ pub struct ExportOptions {
     /// asked only when the host stays silent well past the expected time
     /// ([`DEFAULT_FIRST_API_POLL`]; shorter in tests).
     pub first_api_poll: Duration,
+    /// Whether each video's captions are archived, and how the export
+    /// learns which captions and additional audio tracks a video has.
+    pub captions: Captions,
+}
+
+/// Captions and additional audio tracks (see [`crate::extras`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Captions {
+    /// Every ready caption is written as `<uid>.<language>.vtt`; the
+    /// video's HLS manifest on the download host (no API request) says
+    /// whether it has captions or additional audio tracks, and the API is
+    /// asked only for those that do (and for videos whose manifest cannot
+    /// be read: a signed video without a signing key, a host that does not
+    /// answer).
+    #[default]
+    FromManifest,
+    /// As [`FromManifest`](Self::FromManifest), but the API is asked for
+    /// every video's captions and audio tracks (two requests a video):
+    /// certainty over budget, for captions the manifest may not list yet
+    /// (still generating).
+    FromApi,
+    /// No caption is read or written (`--no-captions`); the additional
+    /// audio tracks are still recorded, learned from the manifest.
+    Off,
 }
 
 /// Who is asked whether a download is ready (see [`crate::host`]).
@@ -116,6 +140,7 @@ impl ExportOptions {
             wait_timeout: DEFAULT_WAIT_TIMEOUT,
             probes: ProbePolicy::default(),
             first_api_poll: DEFAULT_FIRST_API_POLL,
+            captions: Captions::FromManifest,
         }
     }
 }

@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 
 use crate::dest::ObjectDest;
 use crate::error::ExportError;
+use crate::extras::Extras;
 use crate::machine::FileState;
 use crate::shard::Shard;
 use crate::state::Store;
@@ -68,8 +69,10 @@ pub async fn from_destination(
     Ok(found)
 }
 
-/// Adopts the files of one sidecar whose objects have the recorded size;
-/// returns how many were not done in the state.
+/// Adopts the files of one sidecar whose objects have the recorded size,
+/// and its captions and audio tracks; returns how many files were not done
+/// in the state. (A caption is adopted with its record: whether its
+/// object is there is checked when the video comes up.)
 fn adopt(
     dest: &ObjectDest,
     state: &Store,
@@ -79,6 +82,15 @@ fn adopt(
 ) -> Result<u64, ExportError> {
     let Some(downloads) = doc.get("downloads").and_then(|d| d.as_object()) else {
         return Ok(0);
+    };
+    // Its captions and audio tracks: the bucket's record is the truth.
+    let extras = Extras {
+        captions: doc
+            .get("captions")
+            .and_then(|c| serde_json::from_value(c.clone()).ok()),
+        audio_tracks: doc
+            .get("audio_tracks")
+            .and_then(|a| serde_json::from_value(a.clone()).ok()),
     };
     let known = state.video(uid)?;
     let listed = doc
@@ -119,6 +131,10 @@ fn adopt(
             state.adopt_done(run, uid, listed.as_deref(), kind, &done)?;
             adopted += 1;
         }
+    }
+    let recorded = Extras::parse(known.as_ref().and_then(|v| v.extras.as_deref()));
+    if extras != Extras::default() && extras != recorded && state.video(uid)?.is_some() {
+        state.set_extras(uid, &extras.to_json())?;
     }
     Ok(adopted)
 }

@@ -16,11 +16,32 @@ use crate::host::HostStats;
 pub struct Failure {
     /// The video.
     pub video_id: String,
-    /// The download type.
+    /// What failed: a download type (`default`, `audio`), a `caption`
+    /// (with its [`language`](Self::language)), or `captions` (the
+    /// video's caption or audio track list).
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The caption's language, for a `caption`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// Why.
     pub reason: String,
+}
+
+impl Failure {
+    /// What failed, for people: `default`, `audio`, `caption pt-BR`,
+    /// `captions`.
+    pub fn what(&self) -> String {
+        match &self.language {
+            Some(language) => format!("{} {language}", self.kind),
+            None => self.kind.to_owned(),
+        }
+    }
+
+    /// A media file (not a caption or a list): counted in `selected`.
+    pub fn is_file(&self) -> bool {
+        matches!(self.kind, "default" | "audio")
+    }
 }
 
 /// What a dry run would do with one file.
@@ -77,6 +98,21 @@ pub struct Summary {
     /// its breaker was open or it asked to slow down, and breaker
     /// openings.
     pub hosts: Vec<HostStats>,
+    /// Captions written by this run (`<uid>.<language>.vtt`).
+    pub captions_written: u64,
+    /// Captions looked at by this run and already in the archive.
+    pub captions_present: u64,
+    /// Captions still generating: recorded, written by a later run.
+    pub captions_pending: u64,
+    /// Additional audio tracks recorded by this run (in the sidecars:
+    /// Stream has no download of them).
+    pub audio_tracks: u64,
+    /// Manifests asked of the download host (no API request each).
+    pub manifests: u64,
+    /// Videos whose manifest the download host could not give this time
+    /// (down, or slowed down): their captions and audio tracks are looked
+    /// at by the next run.
+    pub extras_deferred: u64,
     /// `api_requests / videos`.
     pub api_requests_per_video: f64,
     /// The run stopped early (Ctrl-C): files not reached are in none of
@@ -176,6 +212,15 @@ pub enum Progress {
         continued: u64,
         /// Multipart uploads of this shard left open by another run, aborted.
         aborted: u64,
+    },
+    /// A caption was written.
+    CaptionWritten {
+        /// The video.
+        video_id: String,
+        /// Its language.
+        language: String,
+        /// Its size.
+        bytes: u64,
     },
     /// Every worker pauses after a 429.
     Paused {

@@ -43,6 +43,19 @@ pub(crate) struct Run {
     pub(crate) signed_videos: AtomicU64,
     /// The download host's probes.
     pub(crate) host: HostProbes,
+    /// What was done with captions and audio tracks.
+    pub(crate) extra_counts: ExtraCounts,
+}
+
+/// Counts of the run's captions and audio tracks (see
+/// [`crate::report::Summary`]).
+#[derive(Debug, Default)]
+pub(crate) struct ExtraCounts {
+    pub(crate) captions_written: AtomicU64,
+    pub(crate) captions_present: AtomicU64,
+    pub(crate) captions_pending: AtomicU64,
+    pub(crate) audio_tracks: AtomicU64,
+    pub(crate) deferred: AtomicU64,
 }
 
 /// A worker's result: `Err` stops the run.
@@ -87,6 +100,7 @@ impl Run {
         let failure = Failure {
             video_id: uid.to_owned(),
             kind: type_name(kind),
+            language: None,
             reason,
         };
         tracing::warn!(video = uid, kind = failure.kind, reason = %failure.reason, "file failed");

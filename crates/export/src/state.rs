@@ -1,6 +1,6 @@
 //! The run's state: an embedded SQLite database, `DIR/cfstream-export.sqlite`.
 //!
-//! Schema (version 3; `PRAGMA user_version` holds the version and
+//! Schema (version 4; `PRAGMA user_version` holds the version and
 //! [`Store::open`] migrates older files forward, refusing newer ones):
 //!
 //! ```sql
@@ -54,6 +54,9 @@
 //! -- version 3: how each file's download was found
 //! ALTER TABLE files ADD COLUMN found TEXT
 //!     CHECK (found IN ('existing', 'created'));  -- on the download host, or by a create
+//! -- version 4: captions and additional audio tracks
+//! ALTER TABLE videos ADD COLUMN extras TEXT;  -- JSON of crate::extras::Extras
+//!                                             -- (NULL: not looked at yet)
 //! ```
 //!
 //! The database is in WAL mode with `synchronous = FULL`: every state change
@@ -77,7 +80,7 @@ use crate::machine::{Event, FileState};
 pub const STATE_FILE: &str = "cfstream-export.sqlite";
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migrations: entry `i` takes a database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -133,6 +136,9 @@ CREATE TABLE objects (
     "
 ALTER TABLE files ADD COLUMN found TEXT CHECK (found IN ('existing', 'created'));
 ",
+    "
+ALTER TABLE videos ADD COLUMN extras TEXT;
+",
 ];
 
 /// One video as the state has it.
@@ -145,6 +151,9 @@ pub struct VideoRow {
     /// Its files, in the order `default`, `audio` (only those selected at
     /// some run).
     pub files: Vec<(DownloadType, FileState)>,
+    /// Its captions and additional audio tracks as last recorded (JSON of
+    /// [`crate::extras::Extras`]); `None` before any run looked.
+    pub extras: Option<String>,
 }
 
 /// A multipart upload in flight (object-store destinations).
@@ -358,9 +367,9 @@ impl Store {
         self.with(|c| {
             let mut q = c.prepare_cached(
                 "WITH page AS (
-                   SELECT uid, listed FROM videos WHERE run = ?1 AND uid > ?2
+                   SELECT uid, listed, extras FROM videos WHERE run = ?1 AND uid > ?2
                    ORDER BY uid LIMIT ?3)
-                 SELECT p.uid, p.listed, f.type, f.state, f.percent, f.url, f.size, f.sha256, f.reason
+                 SELECT p.uid, p.listed, p.extras, f.type, f.state, f.percent, f.url, f.size, f.sha256, f.reason
                  FROM page p LEFT JOIN files f USING (uid)
                  ORDER BY p.uid, f.type = 'audio'",
             )?;
@@ -373,11 +382,12 @@ impl Store {
                         uid,
                         listed: r.get(1)?,
                         files: Vec::new(),
+                        extras: r.get(2)?,
                     });
                 }
-                let kind: Option<String> = r.get(2)?;
+                let kind: Option<String> = r.get(3)?;
                 if let Some(kind) = kind.as_deref().and_then(parse_type)
-                    && let Ok(state) = read_state_at(r, 3)?
+                    && let Ok(state) = read_state_at(r, 4)?
                     && let Some(row) = rows.last_mut()
                 {
                     row.files.push((kind, state));
@@ -402,11 +412,11 @@ impl Store {
     /// A video and its files; `None` if unknown.
     pub fn video(&self, uid: &str) -> Result<Option<VideoRow>, ExportError> {
         self.with(|c| {
-            let listed: Option<Option<String>> = c
-                .prepare_cached("SELECT listed FROM videos WHERE uid = ?1")?
-                .query_row(params![uid], |r| r.get(0))
+            let known: Option<(Option<String>, Option<String>)> = c
+                .prepare_cached("SELECT listed, extras FROM videos WHERE uid = ?1")?
+                .query_row(params![uid], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
-            let Some(listed) = listed else {
+            let Some((listed, extras)) = known else {
                 return Ok(None);
             };
             let mut q = c.prepare_cached(
@@ -429,6 +439,7 @@ impl Store {
                 uid: uid.to_owned(),
                 listed,
                 files,
+                extras,
             }))
         })
     }
@@ -479,6 +490,18 @@ impl Store {
         self.with(|c| {
             c.execute(
                 "UPDATE videos SET listed = ?1 WHERE uid = ?2",
+                params![json, uid],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records a video's captions and additional audio tracks (JSON of
+    /// [`crate::extras::Extras`]).
+    pub fn set_extras(&self, uid: &str, json: &str) -> Result<(), ExportError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE videos SET extras = ?1 WHERE uid = ?2",
                 params![json, uid],
             )
             .map(drop)

@@ -1,7 +1,7 @@
 //! The transfer of a ready file to its destination, its verification,
 //! and the `<uid>.json` sidecar.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -11,8 +11,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::attempt::Step;
-use crate::dest::{Destination, ObjectDest, file_name};
+use crate::dest::{Destination, ObjectDest, file_name, write_atomically};
 use crate::error::ExportError;
+use crate::extras::Extras;
 use crate::machine::{Event, FileState};
 use crate::report::Progress;
 use crate::run::{Outcome, Run};
@@ -323,24 +324,20 @@ impl Run {
                     .add_objects(&[(key.to_string(), text.len() as u64)]);
             }
         };
-        let path = dir.join(format!("{uid}.json"));
-        if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
+        let name = format!("{uid}.json");
+        if std::fs::read_to_string(dir.join(&name)).is_ok_and(|t| t == text) {
             return Ok(());
         }
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(ExportError::io(dir))?;
-        tmp.write_all(text.as_bytes())
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(ExportError::io(tmp.path()))?;
-        tmp.persist(&path)
-            .map_err(|e| ExportError::io(&path)(e.error))?;
-        Ok(())
+        write_atomically(dir, &name, text.as_bytes())
     }
 }
 
 /// `<uid>.json`: the video as listed (for a video given by id, its details
-/// from `GET …/stream/{id}`; `null` only when they could not be had), and
-/// per type the download's URL (unsigned: never a token), file, size and
-/// SHA-256.
+/// from `GET …/stream/{id}`; `null` only when they could not be had), per
+/// type the download's URL (unsigned: never a token), file, size and
+/// SHA-256, and, once known, its `captions` (language, label, generated,
+/// status; for a written one its file, size and SHA-256) and
+/// `audio_tracks` (uid, label, default, status) ([`Extras`]).
 pub fn metadata_json(row: &VideoRow) -> String {
     let video = row
         .listed
@@ -365,11 +362,14 @@ pub fn metadata_json(row: &VideoRow) -> String {
         uid: &'a str,
         video: Option<Box<serde_json::value::RawValue>>,
         downloads: serde_json::Map<String, serde_json::Value>,
+        #[serde(flatten)]
+        extras: Extras,
     }
     let mut text = serde_json::to_string_pretty(&Doc {
         uid: &row.uid,
         video,
         downloads,
+        extras: Extras::parse(row.extras.as_deref()),
     })
     .unwrap_or_default();
     text.push('\n');

@@ -97,9 +97,10 @@ pub fn watermarks() -> Value {
     }])
 }
 
-/// The HLS master manifest of a video: one video rendition, an audio
-/// rendition per ready additional track, a subtitles rendition per ready
-/// caption (`LANGUAGE` the tag, `NAME` the label).
+/// The HLS master manifest of a video: one video rendition, the upload's
+/// audio as a rendition (`NAME="original"`), an audio rendition per ready
+/// additional track, a subtitles rendition per ready caption (`LANGUAGE`
+/// the tag, `NAME` the label).
 pub fn manifest(captions: &[FakeCaption], audio: &[FakeAudioTrack]) -> String {
     let mut m = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     for c in captions.iter().filter(|c| c.status == "ready") {
@@ -108,9 +109,16 @@ pub fn manifest(captions: &[FakeCaption], audio: &[FakeAudioTrack]) -> String {
             c.label, c.language, c.language
         ));
     }
+    // The upload's own audio, as Stream serves it: a rendition of its own
+    // (the default unless an additional track is).
+    let additional_default = audio.iter().any(|a| a.status == "ready" && a.default);
+    m.push_str(&format!(
+        "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"original\",LANGUAGE=\"und\",DEFAULT={},AUTOSELECT=YES,URI=\"audio_original.m3u8\"\n",
+        if additional_default { "NO" } else { "YES" }
+    ));
     for a in audio.iter().filter(|a| a.status == "ready") {
         m.push_str(&format!(
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\",DEFAULT={},URI=\"audio_{}.m3u8\"\n",
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\",DEFAULT={},AUTOSELECT=YES,URI=\"audio_{}.m3u8\"\n",
             a.label,
             if a.default { "YES" } else { "NO" },
             a.uid
@@ -122,7 +130,7 @@ pub fn manifest(captions: &[FakeCaption], audio: &[FakeAudioTrack]) -> String {
         ""
     };
     m.push_str(&format!(
-        "#EXT-X-STREAM-INF:BANDWIDTH=1200000,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\"{subs}\nstream_720.m3u8\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=1200000,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\",AUDIO=\"audio\"{subs}\nstream_720.m3u8\n"
     ));
     m
 }
@@ -150,7 +158,9 @@ mod tests {
         );
         assert!(!m.contains("LANGUAGE=\"en\""));
         assert!(m.contains("TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"Director\""));
-        assert!(!manifest(&[], &[]).contains("EXT-X-MEDIA"));
+        assert!(!manifest(&[], &[]).contains("TYPE=SUBTITLES"));
+        assert_eq!(manifest(&[], &[]).matches("TYPE=AUDIO").count(), 1);
+        assert_eq!(m.matches("TYPE=AUDIO").count(), 2);
         assert!(
             FakeCaption::ready("v", "en", "English")
                 .vtt

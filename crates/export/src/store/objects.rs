@@ -63,6 +63,39 @@ impl ObjectDest {
         Ok(count)
     }
 
+    /// Writes a small object `name` (a caption, `account.json`) with one
+    /// `PUT`: it appears whole or not at all, and of writers racing the
+    /// last one wins. Recorded in the state's listing.
+    pub(crate) async fn put_small(
+        &self,
+        state: &Store,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), ExportError> {
+        let key = self.key(name);
+        let size = bytes.len() as u64;
+        self.store
+            .put(&key, PutPayload::from(bytes))
+            .await
+            .map_err(|e| self.error(format!("writing {key}"), e))?;
+        state.add_objects(&[(key.to_string(), size)])
+    }
+
+    /// Reads a small object `name` whole; `None` when there is none.
+    pub(crate) async fn get_small(&self, name: &str) -> Result<Option<Vec<u8>>, ExportError> {
+        let key = self.key(name);
+        let got = match self.store.get(&key).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.error(format!("reading {key}"), e)),
+        };
+        let bytes = got
+            .bytes()
+            .await
+            .map_err(|e| self.error(format!("reading {key}"), e))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
     /// Deletes the object `name` (found wrong).
     pub(crate) async fn delete(&self, state: &Store, name: &str) -> Result<(), ExportError> {
         let key = self.key(name);

@@ -88,8 +88,19 @@ impl ObjectDest {
     }
 }
 
-/// Adds to `doc`'s `downloads` those of `existing` it does not have.
+/// Adds to `doc`'s `downloads` those of `existing` it does not have, and
+/// keeps `existing`'s `captions` and `audio_tracks` when `doc` has none
+/// (a run with `--no-captions` does not erase what another recorded).
 fn merge_downloads(doc: &mut serde_json::Value, existing: &serde_json::Value) {
+    if let Some(doc) = doc.as_object_mut() {
+        for key in ["captions", "audio_tracks"] {
+            if !doc.contains_key(key)
+                && let Some(theirs) = existing.get(key)
+            {
+                doc.insert(key.to_owned(), theirs.clone());
+            }
+        }
+    }
     let (Some(ours), Some(theirs)) = (
         doc.get_mut("downloads").and_then(|d| d.as_object_mut()),
         existing.get("downloads").and_then(|d| d.as_object()),
@@ -117,5 +128,12 @@ mod tests {
             ours,
             serde_json::json!({"uid": "a", "downloads": {"audio": {"size": 1}, "default": {"size": 2}}})
         );
+        // Captions and audio tracks: ours when we have them, else theirs.
+        let mut ours = serde_json::json!({"uid": "a", "downloads": {}, "captions": []});
+        let theirs = serde_json::json!({"uid": "a", "downloads": {},
+            "captions": [{"language": "en"}], "audio_tracks": [{"uid": "t"}]});
+        merge_downloads(&mut ours, &theirs);
+        assert_eq!(ours["captions"], serde_json::json!([]));
+        assert_eq!(ours["audio_tracks"], serde_json::json!([{"uid": "t"}]));
     }
 }
