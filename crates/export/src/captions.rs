@@ -127,10 +127,14 @@ impl Run {
                         list.into_iter()
                             .filter_map(|c| {
                                 let language = c.language?;
-                                // A caption already written stays as it is.
-                                let kept = previous
-                                    .iter()
-                                    .find(|p| p.language == language && p.file.is_some());
+                                // A caption already written stays as it is;
+                                // one that failed stays failed (unless
+                                // --retry-failed).
+                                let before = previous.iter().find(|p| p.language == language);
+                                let kept = before.filter(|p| p.file.is_some());
+                                let error = before
+                                    .filter(|_| !self.options.retry_failed)
+                                    .and_then(|p| p.error.clone());
                                 let status = c
                                     .status
                                     .map_or_else(|| "ready".to_owned(), |s| s.to_string());
@@ -140,7 +144,7 @@ impl Run {
                                     file: kept.and_then(|k| k.file.clone()),
                                     size: kept.and_then(|k| k.size),
                                     sha256: kept.and_then(|k| k.sha256.clone()),
-                                    error: None,
+                                    error,
                                     status,
                                     language,
                                 })
