@@ -2,12 +2,16 @@
 //! stream-fake over real HTTP: several languages (a region, a script), a
 //! caption still generating, the WebVTT byte for byte, and what is not
 //! WebVTT (an HTML page, a JSON envelope, a body over the size cap)
-//! refused with the content type named.
+//! refused with the content type named; and the video's HLS manifest on
+//! the download host, with its failures (404, 5xx, 429, not a playlist, a
+//! cut body, a host that is not there).
 
 use std::time::Duration;
 
 use cloudflare_stream_downloads::archive::MAX_CAPTION_BYTES;
-use cloudflare_stream_downloads::{AudioTrackStatus, CaptionStatus, Client, Error, RetryPolicy};
+use cloudflare_stream_downloads::{
+    AudioTrackStatus, CaptionStatus, Client, Error, RetryPolicy, Signing,
+};
 use stream_fake::captions::{FakeAudioTrack, FakeCaption};
 use stream_fake::{FakeConfig, Fault, Route, StreamFake, VideoOptions};
 
@@ -97,9 +101,14 @@ async fn what_is_not_webvtt_is_refused_naming_its_content_type() {
     fake.inject(Route::Vtt, Fault::SuccessFalse, Some(1));
     let json = client.caption_vtt(VIDEO, "en").await.unwrap_err();
     assert!(json.to_string().contains("application/json"), "{json}");
-    // Cut half-way: not a caption.
+    // Cut half-way: not a caption, and a transport failure (the caller
+    // tries again), not a wrong answer.
     fake.inject(Route::Vtt, Fault::CutMidBody, Some(1));
-    assert!(client.caption_vtt(VIDEO, "en").await.is_err());
+    let cut = client.caption_vtt(VIDEO, "en").await.unwrap_err();
+    assert!(
+        matches!(cut, Error::Connection { .. } | Error::Timeout { .. }),
+        "{cut:?}"
+    );
     // And then the same caption is fine.
     assert!(
         client
@@ -193,5 +202,103 @@ async fn audio_tracks_watermarks_and_a_bad_language_tag() {
             .unwrap()
             .is_empty()
     );
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_manifest_lists_the_ready_captions_and_its_failures_keep_their_status() {
+    let fake = fake_with_captions().await;
+    fake.set_audio_tracks(
+        VIDEO,
+        vec![FakeAudioTrack {
+            uid: "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1".into(),
+            label: "Director".into(),
+            default: false,
+            status: "ready".into(),
+        }],
+    );
+    let client = client(&fake);
+    let url = |id: &str| format!("{}/{id}/manifest/video.m3u8", fake.files_base_url());
+    let manifest = client
+        .video_manifest(VIDEO, &url(VIDEO), Signing::Never)
+        .await
+        .unwrap()
+        .expect("a manifest");
+    let tags: Vec<&str> = manifest
+        .subtitles
+        .iter()
+        .map(|r| r.language.as_deref().unwrap())
+        .collect();
+    assert_eq!(tags, ["en", "pt-BR", "zh-Hant"], "the ready ones only");
+    assert_eq!(manifest.subtitles[2].name.as_deref(), Some("中文（繁體）"));
+    assert_eq!(manifest.audio.len(), 2, "the upload's own and the track");
+    // No manifest there: None.
+    let unknown = "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0";
+    assert_eq!(
+        client
+            .video_manifest(unknown, &url(unknown), Signing::Never)
+            .await
+            .unwrap(),
+        None
+    );
+    // A 5xx keeps its status; a 429 its Retry-After.
+    fake.inject(Route::Manifest, Fault::ServerErrorHtml(503), Some(1));
+    let e = client
+        .video_manifest(VIDEO, &url(VIDEO), Signing::Never)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(503), "{e:?}");
+    fake.inject(
+        Route::Manifest,
+        Fault::RateLimited(stream_fake::RetryAfter::Seconds(7)),
+        Some(1),
+    );
+    let e = client
+        .video_manifest(VIDEO, &url(VIDEO), Signing::Never)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::RateLimited { .. }), "{e:?}");
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+    // A 200 that is not a playlist.
+    fake.inject(Route::Manifest, Fault::OkHtml, Some(1));
+    let e = client
+        .video_manifest(VIDEO, &url(VIDEO), Signing::Never)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("#EXTM3U"), "{e}");
+    // Cut half-way: a transport failure.
+    fake.inject(Route::Manifest, Fault::CutMidBody, Some(1));
+    let e = client
+        .video_manifest(VIDEO, &url(VIDEO), Signing::Never)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Connection { .. } | Error::Timeout { .. }),
+        "{e:?}"
+    );
+    // A host that is not there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = client
+        .video_manifest(
+            VIDEO,
+            &format!("http://127.0.0.1:{closed}/{VIDEO}/manifest/video.m3u8"),
+            Signing::Never,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Connection { .. }), "{e:?}");
+    // And then it is fine again; no API request was made for any of it.
+    assert!(
+        client
+            .video_manifest(VIDEO, &url(VIDEO), Signing::Never)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(fake.api_request_count(), 0);
     fake.shutdown().await;
 }

@@ -91,7 +91,11 @@ async fn fake() -> StreamFake {
         videos: Vec::new(),
         catalog,
         file_size: SIZE,
-        progress: Progress::PerPoll { step: 50.0 },
+        // Ready soon after their create: the download host's probes find
+        // them (this file is about captions, not waiting).
+        progress: Progress::OverTime {
+            duration: Duration::from_millis(200),
+        },
         api_token: TOKEN.into(),
         ..FakeConfig::default()
     })
@@ -296,24 +300,30 @@ async fn captions_audio_tracks_and_the_account_into_a_directory_then_a_caption_g
     );
     assert_archive(&fake, &read_dir(dir.path()), FIRST_RUN);
     // The budget: a caption list only for the videos whose manifest lists
-    // subtitles (0, 1) and the signed ones, whose manifest cannot be had
-    // without a token from the API (3, 5); a WebVTT per ready caption; the
-    // audio tracks for video 2 (its manifest lists a second audio
-    // rendition) and the signed ones; the watermarks once.
+    // subtitles (0, 1, 3); a WebVTT per ready caption; the audio tracks
+    // for video 2 (its manifest lists a second audio rendition); the
+    // watermarks once. Without a signing key, the signed videos (3, 5)
+    // cost a token from the API for their file, and one for their
+    // manifest.
     let spent = Counts::since(&fake, &before);
     assert_eq!(
         spent,
         counts(&[
-            ("captions", 4),
+            ("captions", 3),
             ("vtt", 5),
-            ("audio", 3),
+            ("audio", 1),
             ("watermarks", 1),
-            // The signed videos' files, without a signing key.
-            ("token", 2),
+            ("token", 4),
             ("any", spent["any"]),
         ])
     );
-    assert_eq!(s["manifests"], 4, "one per unsigned video: {s}");
+    assert_eq!(s["manifests"], 6, "one per video: {s}");
+    let signed_manifests = fake
+        .file_requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/manifest/video.m3u8") && r.signed)
+        .count();
+    assert_eq!(signed_manifests, 2);
     assert_eq!(s["api_requests"], spent["any"]);
 
     // The generated caption is ready: the next run asks video 1's list
@@ -499,6 +509,80 @@ async fn a_webvtt_answer_that_is_html_or_json_fails_that_caption_alone() {
     assert_eq!(Counts::since(&fake, &before)["vtt"], 0);
     let retried = run(&mut cfstream(&fake, &[], &["--dir", d, "--retry-failed"])).await;
     assert_eq!(retried.code, 0, "{}", retried.stderr);
+    assert_archive(&fake, &read_dir(dir.path()), FIRST_RUN);
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_that_hangs_or_fails_leaves_captions_to_the_next_run_at_no_api_cost() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // Every manifest hangs (the files of the same host answer): each is
+    // abandoned at the probe timeout, or skipped once the host's breaker
+    // opens; the media go on.
+    fake.inject(Route::Manifest, Fault::Slow(Duration::from_secs(30)), None);
+    let before = Counts::now(&fake);
+    let hung = run(&mut cfstream(
+        &fake,
+        &[],
+        &["--dir", d, "--probe-timeout", "300ms"],
+    ))
+    .await;
+    assert_eq!(hung.code, 0, "{}", hung.stderr);
+    let s = hung.summary();
+    assert_eq!(
+        (&s["done"], &s["extras_deferred"]),
+        (&json!(6), &json!(6)),
+        "{s}"
+    );
+    assert_eq!(s["captions_written"], 0, "{s}");
+    let spent = Counts::since(&fake, &before);
+    assert_eq!(
+        (spent["captions"], spent["vtt"], spent["audio"]),
+        (0, 0, 0),
+        "no list asked in their place: {spent:?}"
+    );
+    let archive = read_dir(dir.path());
+    let sidecar: Value = serde_json::from_slice(&archive[&format!("{}.json", uid(0))]).unwrap();
+    assert!(
+        sidecar.get("captions").is_none(),
+        "not known yet: {sidecar}"
+    );
+    // Then 5xx and 429 answers: those videos are left for the next run,
+    // the others are archived.
+    fake.clear_faults();
+    fake.inject(Route::Manifest, Fault::ServerErrorHtml(503), Some(3));
+    fake.inject(
+        Route::Manifest,
+        Fault::RateLimited(stream_fake::RetryAfter::Seconds(60)),
+        Some(1),
+    );
+    let throttled = run(&mut cfstream(&fake, &[], &["--dir", d])).await;
+    assert_eq!(throttled.code, 0, "{}", throttled.stderr);
+    let s = throttled.summary();
+    assert_eq!(s["done"], 0, "{s}");
+    // Each manifest answered 503 or 429, or skipped while the host asked
+    // to slow down (which of them depends on their order), is deferred.
+    let host = &s["hosts"][0];
+    let unanswered = ["throttled", "skipped", "failed"]
+        .iter()
+        .map(|k| host[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert!(unanswered >= 4, "{s}");
+    assert_eq!(s["extras_deferred"], unanswered, "{s}");
+    let written_then = s["captions_written"].as_u64().unwrap();
+    // The host is well again: the next run archives the rest.
+    fake.clear_faults();
+    let well = run(&mut cfstream(&fake, &[], &["--dir", d])).await;
+    assert_eq!(well.code, 0, "{}", well.stderr);
+    let s = well.summary();
+    assert_eq!(s["extras_deferred"], 0, "{s}");
+    assert_eq!(
+        written_then + s["captions_written"].as_u64().unwrap(),
+        5,
+        "{s}"
+    );
     assert_archive(&fake, &read_dir(dir.path()), FIRST_RUN);
     fake.shutdown().await;
 }

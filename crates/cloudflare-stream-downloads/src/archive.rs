@@ -85,7 +85,9 @@ impl Client {
     /// at most [`MAX_CAPTION_BYTES`] (a larger one is refused as it
     /// arrives), UTF-8, and start with `WEBVTT` (after an optional byte
     /// order mark). A failure envelope (404 for a language the video does
-    /// not have) is [`Error::Api`]. One API request.
+    /// not have) is [`Error::Api`]; a body cut half-way is
+    /// [`Error::Connection`] (or [`Error::Timeout`]), as for any request.
+    /// One API request.
     pub async fn caption_vtt(&self, video_id: &str, language: &str) -> Result<String, Error> {
         let account = self.account()?;
         let video = crate::ids::video_id(video_id)?;
@@ -118,10 +120,12 @@ impl Client {
         });
         let mut body = Vec::new();
         let mut stream = response.into_inner();
+        // A body cut half-way is a transport failure (worth a retry), not
+        // a wrong answer.
         while let Some(chunk) = stream
             .try_next()
             .await
-            .map_err(|e| unexpected(format!("the answer broke off: {e}")))?
+            .map_err(|e| crate::fetch::transport_error(&request, 1, e))?
         {
             if (body.len() + chunk.len()) as u64 > MAX_CAPTION_BYTES {
                 return Err(unexpected(format!(

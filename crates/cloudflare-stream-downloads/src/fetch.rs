@@ -809,7 +809,7 @@ impl FileStream {
     }
 }
 
-fn transport_error(request: &RequestSummary, attempts: u32, e: reqwest::Error) -> Error {
+pub(crate) fn transport_error(request: &RequestSummary, attempts: u32, e: reqwest::Error) -> Error {
     if e.is_timeout() {
         Error::Timeout {
             request: request.clone(),

@@ -12,8 +12,9 @@
 use reqwest::StatusCode;
 
 use crate::client::Client;
-use crate::error::Error;
+use crate::error::{Error, RequestSummary};
 use crate::fetch::{Signing, file_request};
+use crate::secret::Secret;
 
 /// The largest manifest read (a master manifest is a few kilobytes).
 pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
@@ -130,7 +131,8 @@ impl Client {
     /// `Ok(None)` when the host answers 404 or 410. A 429 is
     /// [`Error::RateLimited`] with the host's `Retry-After`; any other
     /// status, a body over [`MAX_MANIFEST_BYTES`], or a body that is not a
-    /// playlist is [`Error::UnexpectedResponse`]. Sent once, no retry, no
+    /// playlist is [`Error::UnexpectedResponse`]; a body cut half-way is
+    /// [`Error::Connection`] (or [`Error::Timeout`]). Sent once, no retry, no
     /// time limit of its own beyond the file client's timeouts.
     pub async fn video_manifest(
         &self,
@@ -139,55 +141,87 @@ impl Client {
         signing: Signing,
     ) -> Result<Option<Manifest>, Error> {
         let (url, request) = file_request(video_id, url, signing)?;
-        let mut response = self
+        let response = self
             .signed_get(video_id, &url, &request, signing, |get| get)
             .await?;
-        let status = response.status();
-        let content_type = crate::http::content_type(&response);
-        let unexpected = |why: String| Error::UnexpectedResponse {
-            request: request.clone(),
-            status,
-            content_type: content_type.clone(),
-            body_snippet: why,
-        };
-        match status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
-            StatusCode::TOO_MANY_REQUESTS => {
-                return Err(Error::RateLimited {
-                    retry_after: crate::retry::retry_after(
-                        response.headers(),
-                        std::time::SystemTime::now(),
-                    ),
-                    request: request.clone(),
-                    attempts: 1,
-                    errors: Vec::new(),
-                });
-            }
-            _ => {
-                let body = response.bytes().await.unwrap_or_default();
-                return Err(unexpected(crate::http::snippet(&body)));
-            }
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unexpected(format!("the answer broke off: {e}")))?
-        {
-            if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
-                return Err(unexpected(format!(
-                    "larger than a manifest should be ({MAX_MANIFEST_BYTES} bytes)"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let text = String::from_utf8(body)
-            .map_err(|e| unexpected(format!("a manifest that is not UTF-8: {e}")))?;
-        Manifest::parse(&text)
-            .map(Some)
-            .map_err(|why| unexpected(format!("{why}: {}", crate::http::snippet(text.as_bytes()))))
+        read_manifest(response, request).await
     }
+
+    /// [`video_manifest`](Self::video_manifest) of a signed video with
+    /// `token` in place of its uid (a token the caller already has, for
+    /// example one asked of the API once for the video). One `GET`: a 401
+    /// or 403 comes back as an error with its status, with no new token.
+    /// The token appears in no error.
+    pub async fn video_manifest_with_token(
+        &self,
+        video_id: &str,
+        url: &str,
+        token: &Secret,
+    ) -> Result<Option<Manifest>, Error> {
+        let (url, request) = file_request(video_id, url, Signing::Required)?;
+        let signed = crate::signing::signed_url(&url, token)?;
+        let response = self
+            .shared
+            .files
+            .get(signed)
+            .send()
+            .await
+            .map_err(|e| crate::fetch::transport_error(&request, 1, e))?;
+        read_manifest(response, request).await
+    }
+}
+
+/// The manifest in an answer of the download host (see
+/// [`Client::video_manifest`]).
+async fn read_manifest(
+    mut response: reqwest::Response,
+    request: RequestSummary,
+) -> Result<Option<Manifest>, Error> {
+    let status = response.status();
+    let content_type = crate::http::content_type(&response);
+    let unexpected = |why: String| Error::UnexpectedResponse {
+        request: request.clone(),
+        status,
+        content_type: content_type.clone(),
+        body_snippet: why,
+    };
+    match status {
+        StatusCode::OK => {}
+        StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
+        StatusCode::TOO_MANY_REQUESTS => {
+            return Err(Error::RateLimited {
+                retry_after: crate::retry::retry_after(
+                    response.headers(),
+                    std::time::SystemTime::now(),
+                ),
+                request: request.clone(),
+                attempts: 1,
+                errors: Vec::new(),
+            });
+        }
+        _ => {
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(unexpected(crate::http::snippet(&body)));
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| crate::fetch::transport_error(&request, 1, e))?
+    {
+        if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
+            return Err(unexpected(format!(
+                "larger than a manifest should be ({MAX_MANIFEST_BYTES} bytes)"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(body)
+        .map_err(|e| unexpected(format!("a manifest that is not UTF-8: {e}")))?;
+    Manifest::parse(&text)
+        .map(Some)
+        .map_err(|why| unexpected(format!("{why}: {}", crate::http::snippet(text.as_bytes()))))
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //! **The API budget.** A video's HLS master manifest on the download host
 //! lists its ready captions (`TYPE=SUBTITLES`) and its audio renditions at
 //! no API cost ([`HostProbes::manifest`](crate::host::HostProbes::manifest),
-//! signed with a local token for a signed video). So, by default
+//! signed with a local token for a signed video; without a signing key, one
+//! token from the API, which still costs less than the two lists it
+//! spares). So, by default
 //! ([`Captions::FromManifest`]):
 //! - a video whose manifest lists no subtitles and one audio rendition (its
 //!   own) costs no API request;
@@ -15,9 +17,11 @@
 //!   caption not yet in the archive (its WebVTT);
 //! - one that lists more than one audio rendition costs one request for
 //!   its additional audio tracks;
+//! - a signed video without a signing key costs one more request (a token
+//!   from the API) for its manifest;
 //! - a video whose manifest cannot be had (no playback URL in its JSON, a
-//!   signed video without a signing key, a 401/403 or 404 from the host)
-//!   costs both lists (two requests), as with [`Captions::FromApi`];
+//!   401/403 or 404 from the host, no token) costs both lists (two
+//!   requests), as with [`Captions::FromApi`];
 //! - a video whose manifest the host could not give this time (no answer
 //!   within the probe timeout, its breaker open, a 429 or 5xx) costs
 //!   nothing now: its captions and audio tracks are left for the next run
@@ -195,19 +199,24 @@ impl Run {
             return Read::AskTheApi;
         };
         // As the download host's probes: a signed video is asked with a
-        // local token, never one from the API (a token request costs what
-        // the caption list costs).
+        // local token; without a signing key, one token from the API reads
+        // its manifest (cheaper than the two lists it spares).
         let how = match (signing, self.client.signing_key().is_some()) {
             (_, true) => signing,
-            (Signing::Required, false) => return Read::AskTheApi,
+            (Signing::Required, false) => {
+                let token = match self.api_call(|| self.client.token(&row.uid)).await {
+                    Ok(Ok(token)) => token,
+                    _ => return Read::AskTheApi,
+                };
+                let asked = self
+                    .host
+                    .manifest_with_token(&self.client, &row.uid, &url, &token)
+                    .await;
+                return read(asked);
+            }
             (_, false) => Signing::Never,
         };
-        match self.host.manifest(&self.client, &row.uid, &url, how).await {
-            Asked::Answered(Some(manifest)) => Read::Manifest(manifest),
-            // No manifest (404), or the video wants a token we cannot make.
-            Asked::Answered(None) | Asked::Refused => Read::AskTheApi,
-            Asked::Unknown => Read::Later,
-        }
+        read(self.host.manifest(&self.client, &row.uid, &url, how).await)
     }
 
     /// Writes one ready caption not yet in the archive (or whose file is
@@ -312,6 +321,17 @@ enum Read {
     AskTheApi,
     /// The host could not say this time: the next run looks again.
     Later,
+}
+
+/// What a manifest request gave, for the extras.
+fn read(asked: Asked<Option<cloudflare_stream_downloads::Manifest>>) -> Read {
+    match asked {
+        Asked::Answered(Some(manifest)) => Read::Manifest(manifest),
+        // No manifest (404), or the host refused the video (a token it
+        // wants, or refused).
+        Asked::Answered(None) | Asked::Refused => Read::AskTheApi,
+        Asked::Unknown => Read::Later,
+    }
 }
 
 /// A list's failure, named for what it was.

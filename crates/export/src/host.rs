@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cloudflare_stream_downloads::types::DownloadType;
-use cloudflare_stream_downloads::{Client, Error, Manifest, Signing};
+use cloudflare_stream_downloads::{Client, Error, Manifest, Secret, Signing};
 use tokio::sync::Semaphore;
 
 /// The download URL of `kind` that a video's JSON implies: its
@@ -362,6 +362,24 @@ impl HostProbes {
         self.manifests.fetch_add(1, Ordering::Relaxed);
         self.ask(video_id, url, client.video_manifest(video_id, url, signing))
             .await
+    }
+
+    /// [`manifest`](Self::manifest) of a signed video with a token the
+    /// caller already has (asked of the API: no signing key).
+    pub async fn manifest_with_token(
+        &self,
+        client: &Client,
+        video_id: &str,
+        url: &str,
+        token: &Secret,
+    ) -> Asked<Option<Manifest>> {
+        self.manifests.fetch_add(1, Ordering::Relaxed);
+        self.ask(
+            video_id,
+            url,
+            client.video_manifest_with_token(video_id, url, token),
+        )
+        .await
     }
 
     /// One request to the download host at `url` (`request`), guarded as

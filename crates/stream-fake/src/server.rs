@@ -634,10 +634,14 @@ async fn audio_tracks(
 /// manifest, listing the ready captions and audio tracks. A video that
 /// requires signed URLs wants a token in place of its id (no
 /// `downloadable` claim needed for playback): 401 without, 403 with a bad
-/// one. No credential is needed or looked at.
+/// one. No credential is needed or looked at. Faults: 5xx, 429, `html` (a
+/// 200 that is not a playlist), `cut` (the body cut half-way), `slow`.
 async fn manifest(State(world): State<Shared>, Path(segment): Path<String>) -> Response {
+    let fault = world.lock().unwrap().take_fault(Route::Manifest);
+    if let Some(Fault::Slow(delay)) = fault {
+        tokio::time::sleep(delay).await;
+    }
     let mut w = world.lock().unwrap();
-    let fault = w.take_fault(Route::Manifest);
     let tokened = crate::signed::is_token(&segment);
     let video = if tokened {
         match w.keys.verify_playback(&segment) {
@@ -663,6 +667,12 @@ async fn manifest(State(world): State<Shared>, Path(segment): Path<String>) -> R
     match fault {
         Some(Fault::ServerErrorHtml(status)) => return html_error(status),
         Some(Fault::RateLimited(after)) => return rate_limited(after),
+        Some(Fault::OkHtml) => {
+            return html_page(
+                StatusCode::OK,
+                "<html><body>Sign in to the Wi-Fi</body></html>",
+            );
+        }
         _ => {}
     }
     if !w.has_video(&video) || !w.ready_to_stream(&video) {
@@ -676,6 +686,13 @@ async fn manifest(State(world): State<Shared>, Path(segment): Path<String>) -> R
             .into_response();
     }
     let text = crate::captions::manifest(w.captions(&video), w.audio_tracks(&video));
+    if fault == Some(Fault::CutMidBody) {
+        return cut_body(
+            StatusCode::OK,
+            "application/vnd.apple.mpegurl",
+            Bytes::from(text),
+        );
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/vnd.apple.mpegurl")],
