@@ -226,12 +226,16 @@ pub enum VideosCommand {
 }
 
 const EXPORT_HELP: &str = "\
-DIR receives <uid>.mp4 / <uid>.m4a, <uid>.json (the video as listed, and per
-type the download's url, size and sha256) and cfstream-export.sqlite (the
-run's state: run again to resume; `sqlite3` can read it).
+DIR receives <uid>.mp4 / <uid>.m4a; <uid>.<language>.vtt for each ready
+caption (en, pt-BR, zh-Hant: as Stream tags it); <uid>.json (the video as
+listed; per type the download's url, size and sha256; its captions and
+additional audio tracks, which Stream cannot download); account.json (the
+archive and the account's watermark profiles); and cfstream-export.sqlite
+(the run's state: run again to resume; `sqlite3` can read it). A caption
+still generating is recorded, and written by a later run once ready.
 
 With --dest, the bucket receives the same objects (PREFIX/<uid>.mp4, .m4a,
-.json) and nothing else; the state lives in a local file (--state). The
+.<language>.vtt, .json, and PREFIX/account.json) and nothing else; the state lives in a local file (--state). The
 bucket is the truth: a run on a fresh machine reads it back first and
 downloads nothing that is complete there. Credentials: AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL (s3://;
@@ -243,7 +247,10 @@ API requests are spent only where the API alone can answer: a file already
 on the download host (at the URL the listing implies) is fetched with no
 create, and whether a created download is ready is asked of the download
 host (no API request), the API only to learn of an error or a download
-silent past 30 s (--wait-timeout bounds the wait).
+silent past 30 s (--wait-timeout bounds the wait). A video's captions are
+learned from its HLS manifest on the download host (no API request): only
+a video that has captions or additional audio tracks costs API requests
+(its list, and one per caption).
 
 The API budget is per user: with N shards each process takes 1/N of --rate's
 default (1000/5m); an explicit --rate is this process's own.
@@ -344,8 +351,9 @@ pub struct ExportArgs {
     #[arg(long, hide = true, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub first_api_poll: std::time::Duration,
     /// Do not archive captions (by default every ready caption is written
-    /// as <uid>.<language>.vtt beside its video). Additional audio tracks
-    /// are still recorded in <uid>.json.
+    /// as UID.LANGUAGE.vtt beside its video) nor record additional
+    /// audio tracks: the media and their details only, with no manifest
+    /// read.
     #[arg(long)]
     pub no_captions: bool,
     /// How the export learns which captions and additional audio tracks a

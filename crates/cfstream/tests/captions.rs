@@ -190,6 +190,16 @@ fn read_dir(dir: &Path) -> Archive {
 /// `account.json`. `written`: the captions expected as files (video,
 /// language); the others must be recorded and have no file.
 fn assert_archive(fake: &StreamFake, archive: &Archive, written: &[(usize, &str)]) {
+    assert_archive_from(fake, archive, written, "manifest");
+}
+
+/// [`assert_archive`], `account.json` naming `captions_from`.
+fn assert_archive_from(
+    fake: &StreamFake,
+    archive: &Archive,
+    written: &[(usize, &str)],
+    captions_from: &str,
+) {
     let all = captions();
     for i in 0..6 {
         let uid = uid(i);
@@ -238,7 +248,7 @@ fn assert_archive(fake: &StreamFake, archive: &Archive, written: &[(usize, &str)
     assert_eq!(account["account_id"], fake.config().account_id.as_str());
     assert_eq!(account["archive"]["tool"], "cfstream");
     assert_eq!(account["archive"]["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(account["archive"]["captions"], "manifest");
+    assert_eq!(account["archive"]["captions"], captions_from);
     // The profiles as the API gave them (compared as the typed model: the
     // spec's `number` sizes come back as floats).
     type Profiles = Vec<cloudflare_stream_downloads::types::Watermark>;
@@ -428,8 +438,8 @@ async fn a_signing_key_reads_signed_manifests_and_no_captions_writes_none() {
     );
     assert!(!out.stderr.contains("eyJhbGci") && !out.stdout.contains("eyJhbGci"));
 
-    // --no-captions: media, sidecars (with the audio tracks) and the
-    // account record; no caption file, no caption request.
+    // --no-captions: media, sidecars and the account record; no caption
+    // file, no caption or audio request, no manifest.
     let bare = tempfile::tempdir().unwrap();
     let before = Counts::now(&fake);
     let out = run(&mut cfstream(
@@ -440,12 +450,44 @@ async fn a_signing_key_reads_signed_manifests_and_no_captions_writes_none() {
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let spent = Counts::since(&fake, &before);
-    assert_eq!((spent["captions"], spent["vtt"]), (0, 0), "{spent:?}");
+    assert_eq!(
+        (spent["captions"], spent["vtt"], spent["audio"]),
+        (0, 0, 0),
+        "{spent:?}"
+    );
+    assert_eq!(out.summary()["manifests"], 0);
     let archive = read_dir(bare.path());
     assert!(!archive.keys().any(|n| n.ends_with(".vtt")));
     let sidecar: Value = serde_json::from_slice(&archive[&format!("{}.json", uid(2))]).unwrap();
     assert!(sidecar.get("captions").is_none(), "{sidecar}");
-    assert_eq!(sidecar["audio_tracks"].as_array().unwrap().len(), 2);
+    assert!(sidecar.get("audio_tracks").is_none(), "{sidecar}");
+    let account: Value = serde_json::from_slice(&archive["account.json"]).unwrap();
+    assert_eq!(account["archive"]["captions"], "off");
+
+    // --captions-from api: both lists for every video, no manifest; the
+    // same archive.
+    let asked = tempfile::tempdir().unwrap();
+    let before = Counts::now(&fake);
+    let out = run(&mut cfstream(
+        &fake,
+        &[],
+        &[
+            "--dir",
+            asked.path().to_str().unwrap(),
+            "--captions-from",
+            "api",
+        ],
+    ))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let spent = Counts::since(&fake, &before);
+    assert_eq!(
+        (spent["captions"], spent["vtt"], spent["audio"]),
+        (6, 5, 6),
+        "{spent:?}"
+    );
+    assert_eq!(out.summary()["manifests"], 0);
+    assert_archive_from(&fake, &read_dir(asked.path()), FIRST_RUN, "api");
     fake.shutdown().await;
 }
 

@@ -1,4 +1,5 @@
-//! Properties of the pure parts: `Retry-After` parsing and id validation.
+//! Properties of the pure parts: `Retry-After` parsing, id validation,
+//! and the HLS manifest parser.
 
 use std::time::{Duration, SystemTime};
 
@@ -84,5 +85,45 @@ proptest! {
     #[test]
     fn cloudflare_ids_pass(id in "[0-9a-f]{32}") {
         prop_assert!(check_id("video id", &id).is_ok());
+    }
+}
+
+/// A master manifest listing these subtitle languages and audio names.
+fn manifest_text(languages: &[String], audio: &[String]) -> String {
+    let mut m = String::from("#EXTM3U\n#EXT-X-VERSION:6\n");
+    for (i, l) in languages.iter().enumerate() {
+        m.push_str(&format!(
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"n{i}, x\",LANGUAGE=\"{l}\",URI=\"s{i}.m3u8\"\n"
+        ));
+    }
+    for a in audio {
+        m.push_str(&format!(
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{a}\",DEFAULT=NO,URI=\"a.m3u8\"\n"
+        ));
+    }
+    m.push_str("#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"audio\"\nv.m3u8\n");
+    m
+}
+
+proptest! {
+    /// Whatever the host sends: a manifest or an error, never a panic.
+    #[test]
+    fn any_text_parses_or_is_refused(text in "(#EXTM3U\n)?(#EXT-X-MEDIA:[A-Z=\",-]{0,40}\n|.{0,40}\n){0,8}") {
+        let _ = cloudflare_stream_downloads::Manifest::parse(&text);
+    }
+
+    /// The renditions written are the renditions read, in order, whatever
+    /// the tags and names (commas inside quoted values included).
+    #[test]
+    fn renditions_round_trip(
+        languages in proptest::collection::vec("[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})?", 0..5),
+        audio in proptest::collection::vec("[a-zA-Z ,']{1,20}", 0..4),
+    ) {
+        let m = cloudflare_stream_downloads::Manifest::parse(&manifest_text(&languages, &audio)).unwrap();
+        let tags: Vec<String> = m.subtitles.iter().map(|r| r.language.clone().unwrap()).collect();
+        prop_assert_eq!(tags, languages);
+        let names: Vec<String> = m.audio.iter().map(|r| r.name.clone().unwrap().to_string()).collect();
+        let trimmed: Vec<String> = audio.iter().map(|a| a.trim().to_owned()).collect();
+        prop_assert_eq!(names, trimmed);
     }
 }

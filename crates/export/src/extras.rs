@@ -3,7 +3,7 @@
 //! as `<uid>.<language>.vtt`) and its additional audio tracks (recorded
 //! only: Stream has no download of them). Pure data and the rule of what a
 //! run still has to do for a video; the step that does it is
-//! [`crate::captions`].
+//! `captions.rs`.
 //!
 //! The same JSON is kept in the state (`videos.extras`) and in the video's
 //! `<uid>.json` sidecar (its `captions` and `audio_tracks`), so that a run
@@ -108,22 +108,22 @@ impl Extras {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// What a run still has to do. `captions`: captions are archived
-    /// (not `--no-captions`); `has(file, size)`: the destination holds
-    /// `file` with `size` bytes.
+    /// What a run still has to do. `captions`: captions and audio tracks
+    /// are archived (not `--no-captions`: then nothing); `has(file, size)`:
+    /// the destination holds `file` with `size` bytes.
     pub fn needs(
         &self,
         captions: bool,
         retry_failed: bool,
         has: impl Fn(&str, u64) -> bool,
     ) -> Needs {
+        if !captions {
+            return Needs::default();
+        }
         let mut needs = Needs {
             learn_audio: self.audio_tracks.is_none(),
             ..Needs::default()
         };
-        if !captions {
-            return needs;
-        }
         let Some(list) = &self.captions else {
             needs.learn_captions = true;
             return needs;
@@ -177,9 +177,8 @@ mod tests {
     fn nothing_recorded_means_learn_both() {
         let needs = Extras::default().needs(true, false, |_, _| true);
         assert!(needs.learn_captions && needs.learn_audio && !needs.idle());
-        // Without captions, only the audio tracks are learned.
-        let needs = Extras::default().needs(false, false, |_, _| true);
-        assert!(!needs.learn_captions && needs.learn_audio);
+        // Without captions, nothing (the media-only archive).
+        assert!(Extras::default().needs(false, false, |_, _| true).idle());
     }
 
     #[test]

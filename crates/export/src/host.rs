@@ -1,5 +1,7 @@
 //! What the download host can answer, for no API request: whether a
-//! download's file is there.
+//! download's file is there, and a video's HLS master manifest (which
+//! lists its ready captions and audio renditions: [`HostProbes::manifest`],
+//! for the captions step). Both go through the same per-host guard below.
 //!
 //! The listing gives each video's delivery host (`playback.hls` is
 //! `https://customer-<CODE>.cloudflarestream.com/<uid>/manifest/video.m3u8`)

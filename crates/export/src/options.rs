@@ -97,8 +97,10 @@ pub enum Captions {
     /// certainty over budget, for captions the manifest may not list yet
     /// (still generating).
     FromApi,
-    /// No caption is read or written (`--no-captions`); the additional
-    /// audio tracks are still recorded, learned from the manifest.
+    /// No caption is read or written, and no manifest read
+    /// (`--no-captions`): the media-only archive, at its API cost. The
+    /// sidecars then say nothing of captions or additional audio tracks
+    /// (not known, rather than none).
     Off,
 }
 

@@ -87,6 +87,14 @@ enum Bench {
         #[arg(long, default_value_t = 40)]
         videos: usize,
     },
+    /// `cfstream export` of 1,000 videos with captions off, on with none
+    /// present, and on with 10 % of the videos having 1-3 languages: API
+    /// requests per video, manifests read, captions written.
+    ExportCaptions {
+        /// Videos in the account.
+        #[arg(long, default_value_t = 1000)]
+        videos: usize,
+    },
     /// Everything above.
     All,
     /// (internal) fetch one URL with the client, for whole-process figures.
@@ -113,6 +121,7 @@ fn main() {
         Bench::ExportSigned { videos } => rt.block_on(export_signed(videos)),
         Bench::ExportBucket { files, mib } => rt.block_on(export_bucket(files, mib)),
         Bench::ExportHostFaults { videos } => rt.block_on(export_host_faults(videos)),
+        Bench::ExportCaptions { videos } => rt.block_on(export_captions(videos)),
         Bench::All => {
             decode();
             rt.block_on(overhead());
@@ -125,6 +134,7 @@ fn main() {
             rt.block_on(export_signed(300));
             rt.block_on(export_bucket(4, 1024));
             rt.block_on(export_host_faults(40));
+            rt.block_on(export_captions(1000));
         }
         Bench::FetchChild { url, path } => rt.block_on(fetch_child(&url, &path)),
     }
@@ -640,23 +650,50 @@ async fn export_once_signed(
         generation,
         poll,
         signed,
-        cfstream_export::Readiness::Host,
-        0,
+        Case {
+            readiness: cfstream_export::Readiness::Host,
+            existing: 0,
+            captioned: Captioned::Default,
+        },
     )
     .await
 }
 
-/// One export run; `existing`: every n-th video has its downloads already
-/// (0: none).
+/// The account and the run's choices in [`export_once_with`].
+#[derive(Clone, Copy)]
+struct Case {
+    readiness: cfstream_export::Readiness,
+    /// Every n-th video has its downloads already (0: none).
+    existing: usize,
+    captioned: Captioned,
+}
+
+/// Captions in an export run of [`export_once_with`].
+#[derive(Clone, Copy, PartialEq)]
+enum Captioned {
+    /// The default (`Captions::FromManifest`), no video with captions.
+    Default,
+    /// `--no-captions`.
+    Off,
+    /// The default; every `n`-th video has 1-3 ready captions (English,
+    /// then Português (Brasil), then 中文（繁體）).
+    Every(usize),
+}
+
+/// One export run of `case`.
 async fn export_once_with(
     videos: usize,
     rate: cfstream_export::Rate,
     generation: Duration,
     poll: cfstream_export::PollPolicy,
     signed: Signed,
-    readiness: cfstream_export::Readiness,
-    existing: usize,
+    case: Case,
 ) -> (cfstream_export::Summary, u64, u64) {
+    let Case {
+        readiness,
+        existing,
+        captioned,
+    } = case;
     use cfstream_export::{ExportOptions, Exporter, Selection};
     let (generated_videos, catalog) = if matches!(signed, Signed::Catalog | Signed::CatalogWithKey)
     {
@@ -687,6 +724,25 @@ async fn export_once_with(
         ..FakeConfig::default()
     })
     .await;
+    if let Captioned::Every(n) = captioned {
+        for (i, v) in fake
+            .catalog()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == 0)
+        {
+            let languages = [
+                ("en", "English"),
+                ("pt-BR", "Português (Brasil)"),
+                ("zh-Hant", "中文（繁體）"),
+            ];
+            let captions = languages[..1 + (i / n) % 3]
+                .iter()
+                .map(|(tag, label)| stream_fake::captions::FakeCaption::ready(&v.uid, tag, label))
+                .collect();
+            fake.set_captions(&v.uid, captions);
+        }
+    }
     let dir = tempfile_dir("export");
     let mut options = ExportOptions::new(
         &dir,
@@ -695,6 +751,9 @@ async fn export_once_with(
     options.rate = rate;
     options.poll = poll;
     options.readiness = readiness;
+    if captioned == Captioned::Off {
+        options.captions = cfstream_export::Captions::Off;
+    }
     let exporter = Exporter::new(options).unwrap();
     let mut builder = Client::builder()
         .api_token(&fake.config().api_token)
@@ -811,8 +870,19 @@ async fn export(videos: usize) {
         ),
     ];
     for (account, name, poll, readiness, existing, signed) in runs {
-        let (s, served, refused) =
-            export_once_with(videos, rate, generation, poll, signed, readiness, existing).await;
+        let (s, served, refused) = export_once_with(
+            videos,
+            rate,
+            generation,
+            poll,
+            signed,
+            Case {
+                readiness,
+                existing,
+                captioned: Captioned::Default,
+            },
+        )
+        .await;
         assert_eq!(s.api_requests, served, "every request counted");
         let not_ready = s
             .failed
@@ -827,13 +897,21 @@ async fn export(videos: usize) {
             };
         let floor = rate.floor(floor_requests);
         let files = (s.done + s.failed.len() as u64).max(1);
+        // With every download existing the floor is the listing alone: no
+        // budget time to compare with.
+        let (floor_text, ratio) = if existing > 0 {
+            (format!("{floor_requests} request(s)"), "-".to_owned())
+        } else {
+            (
+                format!("{:.1} s ({floor_requests} requests)", floor.as_secs_f64()),
+                format!("{:.2}", s.elapsed_seconds / floor.as_secs_f64().max(0.001)),
+            )
+        };
         println!(
-            "{account} | {name} | {} | {:.3} | {:.1} s | {:.1} s ({floor_requests} requests) | {:.2} | {:.2} | {} | {refused}",
+            "{account} | {name} | {} | {:.3} | {:.1} s | {floor_text} | {ratio} | {:.2} | {} | {refused}",
             s.api_requests,
             s.api_requests as f64 / videos as f64,
             s.elapsed_seconds,
-            floor.as_secs_f64(),
-            s.elapsed_seconds / floor.as_secs_f64().max(0.001),
             s.host_probes as f64 / files as f64,
             s.found_existing,
         );
@@ -1036,6 +1114,77 @@ async fn export_signed(videos: usize) {
     }
 }
 
+async fn export_captions(videos: usize) {
+    use cfstream_export::PollPolicy;
+    let rate: cfstream_export::Rate = "60/1s".parse().unwrap();
+    let generation = Duration::from_secs(8);
+    println!(
+        "## export with captions: {videos} videos (the generated catalog: one in 29 signed, some not \
+         ready to stream), their default (MP4) files, --rate {rate}, downloads ready {} s after creation, \
+         32 KiB files",
+        generation.as_secs()
+    );
+    println!(
+        "captions | signing key | API requests | per video | more than off, per video | manifests read | captions written | tokens from the API | elapsed"
+    );
+    println!("---|---|---|---|---|---|---|---|---");
+    let mut off: [Option<f64>; 2] = [None, None];
+    for (name, captioned, signed) in [
+        ("off (--no-captions)", Captioned::Off, Signed::Catalog),
+        ("on, none present", Captioned::Default, Signed::Catalog),
+        (
+            "on, 10 % with 1-3 languages",
+            Captioned::Every(10),
+            Signed::Catalog,
+        ),
+        (
+            "off (--no-captions)",
+            Captioned::Off,
+            Signed::CatalogWithKey,
+        ),
+        (
+            "on, none present",
+            Captioned::Default,
+            Signed::CatalogWithKey,
+        ),
+        (
+            "on, 10 % with 1-3 languages",
+            Captioned::Every(10),
+            Signed::CatalogWithKey,
+        ),
+    ] {
+        let (s, served, _) = export_once_with(
+            videos,
+            rate,
+            generation,
+            PollPolicy::default(),
+            signed,
+            Case {
+                readiness: cfstream_export::Readiness::Host,
+                existing: 0,
+                captioned,
+            },
+        )
+        .await;
+        assert_eq!(s.api_requests, served, "every request counted");
+        let keyed = signed == Signed::CatalogWithKey;
+        let per_video = s.api_requests as f64 / videos as f64;
+        let baseline = off[usize::from(keyed)].get_or_insert(per_video);
+        let caption_failures = s.failed.iter().filter(|f| !f.is_file()).count();
+        assert_eq!(caption_failures, 0, "{:?}", s.failed);
+        println!(
+            "{name} | {} | {} | {per_video:.3} | {:+.3} | {} | {} | {} | {:.1} s",
+            if keyed { "yes" } else { "no" },
+            s.api_requests,
+            per_video - *baseline,
+            s.manifests,
+            s.captions_written,
+            s.tokens_requested,
+            s.elapsed_seconds,
+        );
+    }
+}
+
 async fn export_rerun(videos: usize) {
     use cfstream_export::state::Store;
     println!("## export re-run: `cfstream export --all` finding {videos} videos done in its state");
@@ -1069,6 +1218,13 @@ async fn export_rerun(videos: usize) {
             "UPDATE files SET state = 'done', url = 'https://example/' || uid, size = ?1,
                sha256 = '00', updated_at = 'now'",
             [size as i64],
+        )
+        .unwrap();
+        // And their captions and audio tracks looked at (none), as this
+        // version's export leaves them.
+        conn.execute(
+            "UPDATE videos SET extras = '{\"captions\":[],\"audio_tracks\":[]}'",
+            [],
         )
         .unwrap();
     }

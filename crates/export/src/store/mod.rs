@@ -5,7 +5,9 @@
 //! (`check.rs`), and the uploads left open by other runs, taken over or
 //! aborted (`takeover.rs`).
 //!
-//! **The bucket is the truth, the state a cache.** A file is done in the
+//! **The bucket is the truth, the state a cache.** The objects under a
+//! prefix are each video's media, `.vtt` captions and `<uid>.json`
+//! sidecar, and `account.json`. A file is done in the
 //! bucket when its object and its `<uid>.json` sidecar (which records its
 //! size and SHA-256) agree; the sidecar is written only after the object is
 //! complete and checked. A run starts by listing the prefix into the
