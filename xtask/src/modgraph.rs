@@ -74,9 +74,9 @@ pub const LAYERS: &[Layering] = &[
                 "limiter", "poll", "shard", "lock", "host", "dest", "listed", "extras",
             ],
             // Destinations' operations.
-            &["store"],
+            &["store", "readback"],
             // The run's shared types and context.
-            &["options", "report"],
+            &["options", "report", "runs"],
             &["run"],
             &["attempt"],
             // The steps.
@@ -89,7 +89,7 @@ pub const LAYERS: &[Layering] = &[
                 "account",
             ],
             // The run on top.
-            &["engine"],
+            &["engine", "verify", "status"],
         ],
         allowed_circles: &[],
     },

@@ -85,6 +85,17 @@ pub struct Global {
     /// Log to stderr: -v info, -vv every request, -vvv trace.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// How stderr is written: text, or json (one JSON object per line, for
+    /// log pipelines; progress bars then give way to a progress line).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "CFSTREAM_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub log_format: crate::log::LogFormat,
     /// Retries of a failed request (default 2).
     #[arg(long, global = true, value_name = "N")]
     pub retries: Option<u32>,
@@ -115,6 +126,11 @@ pub enum Command {
     /// inside the API's rate limit, one run per directory.
     #[command(after_help = EXPORT_HELP)]
     Export(Box<ExportArgs>),
+    /// Check an export's archive against its sidecars: every file there,
+    /// its size, SHA-256 and structure; captions WebVTT; strays named. No
+    /// Stream request (no credentials needed), unless --against-account.
+    #[command(after_help = VERIFY_HELP)]
+    Verify(VerifyArgs),
     /// Create, list and delete the account's Stream signing keys (for
     /// videos that require signed URLs).
     #[command(subcommand, after_help = ENVIRONMENT)]
@@ -262,11 +278,83 @@ request), 3 the run as a whole failed (network, listing), 130 interrupted
 
 Environment: the CLOUDFLARE_* variables of `cfstream --help`.";
 
+const VERIFY_HELP: &str = "\
+Exit status: 0 every check passed, 1 problems (each named), 2 usage,
+3 the archive could not be read. --json prints one document: `problems`
+(kind, name, video_id, detail) and the counts.
+
+Kinds of problem: missing (a file its sidecar names is not there), size,
+digest (another SHA-256), media (not a whole MP4/M4A), caption (not
+WebVTT), sidecar (does not parse), stray (a file no sidecar names; run
+reports under .cfstream/ and account.json are not), not-archived (with
+--against-account: in the account, not in the archive).";
+
+/// `verify`.
+#[derive(ClapArgs, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("destination").required(true).args(["dir", "dest"])))]
+pub struct VerifyArgs {
+    /// The export directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The export's bucket and prefix (as export's --dest).
+    #[arg(long, value_name = "URL")]
+    pub dest: Option<String>,
+    /// Check a random share of the videos (percent), for a quick look;
+    /// strays are looked for in the whole listing either way.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    pub sample: Option<f64>,
+    /// Videos checked at once.
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Also list the account (credentials needed: one API request per
+    /// 1,000 videos) and report the videos the archive lacks.
+    #[arg(long)]
+    pub against_account: bool,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let p: f64 = text
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    if p > 0.0 && p <= 100.0 {
+        Ok(p)
+    } else {
+        Err("must be in (0, 100]".into())
+    }
+}
+
+/// `export status`.
+#[derive(ClapArgs, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("status_destination").required(true).args(["dir", "dest"])))]
+pub struct StatusArgs {
+    /// The export directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The export's bucket and prefix (as export's --dest).
+    #[arg(long, value_name = "URL")]
+    pub dest: Option<String>,
+}
+
+/// `export`'s subcommands.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ExportCommand {
+    /// Where an export stands: the archive against the account (videos
+    /// done, partly done, missing; bytes), each shard's last run and the
+    /// failures of the last runs, grouped. Without credentials, the
+    /// archive and its run reports alone.
+    Status(StatusArgs),
+}
+
 /// `export`.
 #[derive(ClapArgs, Debug, Clone)]
 #[command(group(clap::ArgGroup::new("selection").required(true).args(["video_ids", "from_file", "all"])))]
 #[command(group(clap::ArgGroup::new("destination").required(true).args(["dir", "dest"])))]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ExportArgs {
+    /// `status`: where an export stands (see `cfstream export status --help`).
+    #[command(subcommand)]
+    pub command: Option<ExportCommand>,
     /// The export directory (created if needed).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -368,6 +456,14 @@ pub struct ExportArgs {
         conflicts_with = "no_captions"
     )]
     pub captions_from: CaptionsFrom,
+    /// When stderr is not a terminal: a progress line this often (for
+    /// tests; the default suits a pod's log).
+    #[arg(long, hide = true, default_value = "30s", value_name = "DURATION", value_parser = parse_probe_timeout)]
+    pub progress_interval: std::time::Duration,
+    /// How often a running export rewrites its report under
+    /// .cfstream/runs/ (for tests; default 3m).
+    #[arg(long, hide = true, default_value = "3m", value_name = "DURATION", value_parser = parse_probe_timeout)]
+    pub report_interval: std::time::Duration,
 }
 
 /// `--captions-from` of export.

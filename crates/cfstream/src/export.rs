@@ -1,20 +1,16 @@
 //! `cfstream export`: the front end of the `cfstream-export` engine.
 
-use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use cfstream_export::{
-    Destination, ExportError, ExportOptions, Exporter, Progress, Selection, Shard, Summary,
+    Destination, ExportError, ExportOptions, Exporter, Selection, Shard, Summary,
 };
-use cloudflare_stream_downloads::types::DownloadType;
 use cloudflare_stream_downloads::{Error, VideoQuery};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{CaptionsFrom, ExportArgs, Global, VideoFilters};
 use crate::output::Output;
+use crate::progress::Bars;
 
 /// Exit status after Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
@@ -93,22 +89,7 @@ fn options(args: &ExportArgs, account_id: Option<&str>) -> Result<ExportOptions,
         Selection::Ids(args.video_ids.clone())
     };
     let shard = shard(args)?;
-    let dest = match (&args.dir, &args.dest) {
-        (Some(dir), _) => Destination::Dir(dir.clone()),
-        (None, Some(url)) => Destination::parse(url, account_id).map_err(|e| match e {
-            ExportError::InvalidInput { what, reason } => Error::InvalidInput { what, reason },
-            other => Error::InvalidInput {
-                what: "--dest",
-                reason: other.to_string(),
-            },
-        })?,
-        (None, None) => {
-            return Err(Error::InvalidInput {
-                what: "destination",
-                reason: "--dir or --dest is required".into(),
-            });
-        }
-    };
+    let dest = destination(args.dir.as_ref(), args.dest.as_deref(), account_id)?;
     let mut options = ExportOptions::to(dest, selection);
     options.state = args.state.clone();
     options.types = args.kind.types();
@@ -127,12 +108,35 @@ fn options(args: &ExportArgs, account_id: Option<&str>) -> Result<ExportOptions,
     options.wait_timeout = args.wait_timeout;
     options.probes.timeout = args.probe_timeout;
     options.first_api_poll = args.first_api_poll;
+    options.report_every = args.report_interval;
     options.captions = match (args.no_captions, args.captions_from) {
         (true, _) => cfstream_export::Captions::Off,
         (false, CaptionsFrom::Manifest) => cfstream_export::Captions::FromManifest,
         (false, CaptionsFrom::Api) => cfstream_export::Captions::FromApi,
     };
     Ok(options)
+}
+
+/// The destination of `--dir DIR` or `--dest URL` (checked, no request).
+pub fn destination(
+    dir: Option<&std::path::PathBuf>,
+    dest: Option<&str>,
+    account_id: Option<&str>,
+) -> Result<Destination, Error> {
+    match (dir, dest) {
+        (Some(dir), _) => Ok(Destination::Dir(dir.clone())),
+        (None, Some(url)) => Destination::parse(url, account_id).map_err(|e| match e {
+            ExportError::InvalidInput { what, reason } => Error::InvalidInput { what, reason },
+            other => Error::InvalidInput {
+                what: "--dest",
+                reason: other.to_string(),
+            },
+        }),
+        (None, None) => Err(Error::InvalidInput {
+            what: "destination",
+            reason: "--dir or --dest is required".into(),
+        }),
+    }
 }
 
 /// Runs the export; returns the exit status.
@@ -149,16 +153,19 @@ pub async fn run(global: &Global, args: ExportArgs, out: &Output) -> Result<u8, 
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             let _ = stop_tx.send(true);
-            eprintln!(
-                "\nstopping: no new work; transfers in flight finish and are recorded (Ctrl-C again to quit now)"
+            crate::log::say(
+                "stopping: no new work; transfers in flight finish and are recorded (Ctrl-C again to quit now)",
             );
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("quitting: the state is consistent; run again to resume");
+                crate::log::say("quitting: the state is consistent; run again to resume");
                 std::process::exit(i32::from(INTERRUPTED));
             }
         }
     });
-    let bars = Bars::new(out.bars_enabled() && !args.dry_run);
+    let bars = Bars::new(
+        out.bars_enabled() && !args.dry_run,
+        (!args.dry_run).then_some(args.progress_interval),
+    );
     let observer = bars.observer(json);
     let result = exporter.run(client, observer, stop).await;
     bars.finish();
@@ -180,14 +187,14 @@ pub async fn run(global: &Global, args: ExportArgs, out: &Output) -> Result<u8, 
 /// Prints a run-level error the way the other commands print theirs, and
 /// gives its exit status.
 fn failed(e: &ExportError) -> u8 {
-    eprintln!("error: {e}");
+    crate::log::error(&format!("error: {e}"));
     if let ExportError::Api { source, .. } = e
         && let Some(wait) = source.retry_after()
     {
-        eprintln!(
+        crate::log::error(&format!(
             "  the API asks to wait {} s before trying again",
             wait.as_secs()
-        );
+        ));
     }
     exit_for(e)
 }
@@ -325,209 +332,50 @@ fn write_report(
             summary.tokens_signed_locally, summary.tokens_requested
         )?;
     }
-    for f in &summary.failed {
-        writeln!(w, "  failed {} {}: {}", f.video_id, f.what(), f.reason)?;
-    }
+    write_failure_groups(w, &summary.failed)?;
     if summary.interrupted {
         writeln!(w, "interrupted: run the same command again to resume")?;
     }
     Ok(())
 }
 
-/// The bars: one overall, one per active transfer (terminals only).
-#[derive(Clone)]
-struct Bars {
-    inner: Option<Arc<BarsInner>>,
+/// How many video ids a failure group shows.
+const IDS_SHOWN: usize = 3;
+
+/// Failures grouped by reason, largest group first, a few video ids each
+/// (`412 × not ready to stream: 5e3a1f0c…, 8b1c42d7…, …`), and where the
+/// full list is.
+pub fn write_failure_groups(
+    w: &mut impl Write,
+    failed: &[cfstream_export::Failure],
+) -> std::io::Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "failures, by reason:")?;
+    write_groups(w, &cfstream_export::group_failures(failed))?;
+    writeln!(
+        w,
+        "  (every failure with its video: --json, or the run's report under .cfstream/runs/)"
+    )
 }
 
-struct BarsInner {
-    multi: MultiProgress,
-    overall: ProgressBar,
-    transfers: Mutex<HashMap<(String, DownloadType), ProgressBar>>,
-    /// Bytes of the files done by this run.
-    bytes: std::sync::atomic::AtomicU64,
-}
-
-fn style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template)
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ")
-}
-
-impl Bars {
-    fn new(enabled: bool) -> Self {
-        if !enabled {
-            return Self { inner: None };
+/// One line per group.
+pub fn write_groups(
+    w: &mut impl Write,
+    groups: &[cfstream_export::FailureGroup],
+) -> std::io::Result<()> {
+    for g in groups {
+        let mut ids: Vec<String> = g
+            .videos
+            .iter()
+            .take(IDS_SHOWN)
+            .map(|id| format!("{}…", id.chars().take(8).collect::<String>()))
+            .collect();
+        if g.videos.len() > IDS_SHOWN {
+            ids.push("…".into());
         }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let overall = multi.add(ProgressBar::new(0));
-        overall.set_style(style(
-            "{spinner} {prefix} [{bar:30}] {pos}/{len} files {msg} ETA {eta}",
-        ));
-        overall.set_prefix("listing");
-        overall.enable_steady_tick(Duration::from_millis(200));
-        Self {
-            inner: Some(Arc::new(BarsInner {
-                multi,
-                overall,
-                transfers: Mutex::new(HashMap::new()),
-                bytes: std::sync::atomic::AtomicU64::new(0),
-            })),
-        }
+        writeln!(w, "  {} × {}: {}", g.count, g.reason, ids.join(", "))?;
     }
-
-    fn observer(&self, json: bool) -> cfstream_export::Observer {
-        let bars = self.clone();
-        Arc::new(move |event| bars.on(event, json))
-    }
-
-    fn on(&self, event: Progress, json: bool) {
-        let notice = match &event {
-            Progress::SignedVideos {
-                videos,
-                signing_key,
-            } => Some(signed_notice(*videos, *signing_key)),
-            Progress::HostUnavailable {
-                host,
-                reason,
-                retry_in,
-                first: true,
-            } => Some(format!(
-                "download host {host} does not answer ({reason}): its probes stop for {}; its files are created and polled through the API meanwhile",
-                humantime::format_duration(*retry_in)
-            )),
-            Progress::Destination {
-                state,
-                objects,
-                adopted,
-                continued,
-                aborted,
-            } => Some(format!(
-                "state: {} ({objects} object(s) under the prefix; {adopted} file(s) found complete there; uploads left by another run: {continued} continued, {aborted} aborted)",
-                state.display()
-            )),
-            _ => None,
-        };
-        if let Some(text) = notice {
-            // Said once, at the start, whatever the output.
-            match &self.inner {
-                Some(b) => {
-                    let _ = b.multi.println(text);
-                }
-                None => eprintln!("{text}"),
-            }
-            return;
-        }
-        let Some(b) = &self.inner else {
-            // No terminal: failures as they happen, the rest in the summary.
-            if let (Progress::Failed(f), false) = (&event, json) {
-                eprintln!("failed {} {}: {}", f.video_id, f.what(), f.reason);
-            }
-            return;
-        };
-        let mut transfers = b.transfers.lock().unwrap_or_else(|p| p.into_inner());
-        match event {
-            Progress::Listing { videos } => {
-                b.overall.set_prefix(format!("listing: {videos} videos"));
-            }
-            Progress::Selected { files, .. } => {
-                b.overall.set_length(files);
-                b.overall.set_prefix("exporting");
-                b.overall.reset_eta();
-            }
-            Progress::Skipped { .. } => b.overall.inc(1),
-            Progress::TransferStarted { video_id, kind } => {
-                let bar = b.multi.add(ProgressBar::new(0));
-                bar.set_style(style(
-                    "  {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}",
-                ));
-                bar.set_message(cfstream_export::file_name(&video_id, kind));
-                transfers.insert((video_id, kind), bar);
-            }
-            Progress::Transfer {
-                video_id,
-                kind,
-                bytes,
-                total,
-            } => {
-                if let Some(bar) = transfers.get(&(video_id, kind)) {
-                    if let Some(total) = total {
-                        bar.set_length(total);
-                    }
-                    bar.set_position(bytes);
-                }
-            }
-            Progress::TransferEnded { video_id, kind } => {
-                if let Some(bar) = transfers.remove(&(video_id, kind)) {
-                    bar.finish_and_clear();
-                    b.multi.remove(&bar);
-                }
-            }
-            Progress::Done { bytes, .. } => {
-                let total = b
-                    .bytes
-                    .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
-                    + bytes;
-                let secs = b.overall.elapsed().as_secs_f64().max(0.001);
-                let rate = (total as f64 / secs) as u64;
-                b.overall.set_message(format!(
-                    "{}, {}/s",
-                    bytesize::ByteSize::b(total).display().iec(),
-                    bytesize::ByteSize::b(rate).display().iec()
-                ));
-                b.overall.inc(1);
-            }
-            Progress::Failed(f) => {
-                let kind = if f.kind == "audio" {
-                    DownloadType::Audio
-                } else {
-                    DownloadType::Default
-                };
-                if let Some(bar) = transfers.remove(&(f.video_id.clone(), kind)) {
-                    bar.finish_and_clear();
-                    b.multi.remove(&bar);
-                }
-                if f.is_file() {
-                    b.overall.inc(1);
-                }
-                let _ =
-                    b.multi
-                        .println(format!("failed {} {}: {}", f.video_id, f.what(), f.reason));
-            }
-            Progress::SignedVideos { .. }
-            | Progress::Destination { .. }
-            | Progress::HostUnavailable { .. }
-            | Progress::CaptionWritten { .. } => {}
-            Progress::Paused { wait } => {
-                b.overall.set_prefix(format!(
-                    "rate limited (429): every worker pauses {} s",
-                    wait.as_secs()
-                ));
-            }
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.inner {
-            b.overall.finish_and_clear();
-            let _ = b.multi.clear();
-        }
-    }
-}
-
-/// What the run says at its start about the videos that require signed
-/// URLs: their cost, and how to avoid it.
-fn signed_notice(videos: u64, signing_key: bool) -> String {
-    if signing_key {
-        format!(
-            "{videos} videos of the selection require signed URLs: their tokens are signed \
-             locally with the signing key (no API request)"
-        )
-    } else {
-        format!(
-            "{videos} videos of the selection require signed URLs: without a signing key, each \
-             of their files costs one more API request (POST /token). To avoid that: \
-             `cfstream keys create --save key.json`, then `--signing-key key.json`"
-        )
-    }
+    Ok(())
 }

@@ -9,7 +9,11 @@ mod cli;
 mod demo;
 mod export;
 mod keys;
+mod log;
 mod output;
+mod progress;
+mod status;
+mod verify;
 mod videos;
 
 use std::path::PathBuf;
@@ -59,11 +63,11 @@ fn main() -> ExitCode {
     if args.global.request_timeout.is_none() {
         args.global.request_timeout = args.timeout;
     }
-    init_tracing(args.global.verbose);
+    log::init(args.global.verbose, args.global.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            log::error(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::from(Exit::Transport as u8);
         }
     };
@@ -78,45 +82,27 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-v`: this workspace's info events; `-vv` debug (one per request);
-/// `-vvv` trace. Other crates stay at warnings: their events are not ours
-/// to vouch for (no secret is ever in ours).
-fn init_tracing(verbose: u8) {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::prelude::*;
-    let level = match verbose {
-        0 => return,
-        1 => LevelFilter::INFO,
-        2 => LevelFilter::DEBUG,
-        _ => LevelFilter::TRACE,
-    };
-    let targets = Targets::new()
-        .with_default(LevelFilter::WARN)
-        .with_target("cloudflare_stream_downloads", level)
-        .with_target("cfstream", level)
-        .with_target("cfstream_export", level)
-        .with_target("stream_fake", level);
-    let _ = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(targets),
-        )
-        .try_init();
-}
-
 /// Runs the command; `Ok` holds the exit status (export has more than
 /// success and failure).
 async fn run(args: Args, out: &Output) -> Result<u8, Error> {
-    if let Command::Export(export) = args.command {
-        return export::run(&args.global, *export, out).await;
+    match args.command {
+        Command::Export(export) => {
+            return match export.command.clone() {
+                Some(cli::ExportCommand::Status(status)) => {
+                    status::run(&args.global, status, out).await
+                }
+                None => export::run(&args.global, *export, out).await,
+            };
+        }
+        Command::Verify(verify) => return verify::run(&args.global, verify, out).await,
+        _ => {}
     }
     run_command(args, out).await.map(|()| 0)
 }
 
 async fn run_command(args: Args, out: &Output) -> Result<(), Error> {
     match args.command {
-        Command::Export(_) => unreachable!("handled by run"),
+        Command::Export(_) | Command::Verify(_) => unreachable!("handled by run"),
         Command::Demo { size, output } => demo::run(&args.global, size.as_u64(), output, out).await,
         Command::Completions { shell } => {
             let mut command = Args::command();

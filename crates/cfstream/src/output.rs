@@ -19,7 +19,9 @@ impl Output {
     pub fn new(json: bool, no_progress: bool) -> Self {
         Self {
             json,
-            bars: !no_progress && std::io::stderr().is_terminal(),
+            bars: !no_progress
+                && std::io::stderr().is_terminal()
+                && crate::log::format() == crate::log::LogFormat::Text,
         }
     }
 
@@ -109,13 +111,13 @@ impl Output {
     /// A step of a longer command, on stderr (stdout stays the result).
     pub fn step(&self, text: &str) {
         if !self.json {
-            eprintln!("==> {text}");
+            crate::log::say(&format!("==> {text}"));
         }
     }
 
     /// The error, on stderr: one first line, then each Cloudflare message.
     pub fn error(&self, error: &Error) {
-        eprintln!("error: {error}");
+        crate::log::error(&format!("error: {error}"));
         if let Error::Api {
             errors, messages, ..
         } = error
@@ -125,14 +127,14 @@ impl Output {
                 if let Some(url) = &m.documentation_url {
                     line.push_str(&format!(" (see {url})"));
                 }
-                eprintln!("{line}");
+                crate::log::error(&line);
             }
         }
         if let Some(wait) = error.retry_after() {
-            eprintln!(
+            crate::log::error(&format!(
                 "  the API asks to wait {} s before trying again",
                 wait.as_secs()
-            );
+            ));
         }
     }
 

@@ -636,6 +636,10 @@ async fn objects(weed: &Seaweed, prefix: &str) -> Archive {
     let mut out = BTreeMap::new();
     while let Some(meta) = listing.next().await {
         let meta = meta.unwrap();
+        // Run reports are beside the archive, not in it.
+        if meta.location.as_ref().contains("/.cfstream/") {
+            continue;
+        }
         let bytes = store
             .get(&meta.location)
             .await

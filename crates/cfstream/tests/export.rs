@@ -848,12 +848,25 @@ async fn the_token_is_in_no_output_and_no_file() {
         run.stderr
     );
     assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(
-            !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
-            "the token is in a file of the export"
-        );
+    // Every file, the run reports under .cfstream/runs/ included.
+    let mut dirs = vec![dir.path().to_owned()];
+    let mut files = 0;
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+                "the token is in {}",
+                path.display()
+            );
+        }
     }
+    assert!(dir.path().join(".cfstream/runs").is_dir() && files > 3);
     fake.shutdown().await;
 }

@@ -21,6 +21,7 @@ use crate::options::{ExportOptions, Selection};
 use crate::poll::Pace;
 use crate::report::{Failure, Observer, Planned, Progress, Summary};
 use crate::run::{ExtraCounts, Outcome, Run};
+use crate::runs::{self, ReportedFailure, RunCounts, RunReport};
 use crate::select::{Batch, walk_selection};
 use crate::state::{STATE_FILE, Store, VideoRow, type_name};
 
@@ -161,10 +162,51 @@ impl Exporter {
                 }
             }),
             extra_counts: ExtraCounts::default(),
+            selected_videos: AtomicU64::new(0),
             observer,
         });
+        let report = RunReport {
+            id: runs::new_id(&self.options.shard),
+            shard: self.options.shard.to_string(),
+            options: serde_json::from_str(&self.describe()).unwrap_or_default(),
+            started_at: runs::now(),
+            updated_at: runs::now(),
+            ended_at: None,
+            outcome: "running".into(),
+            counts: RunCounts::default(),
+            failures: Vec::new(),
+        };
+        self.write_report(&report).await;
+        // Rewritten every few minutes while the run goes (a killed pod's
+        // report says how far it got).
+        let refresher = {
+            let run = run.clone();
+            let base = report.clone();
+            let every = self.options.report_every;
+            let dest = self.options.dest.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tick.tick().await;
+                    let now = run.report_now(&base, "running", None);
+                    if let Err(e) = runs::write(&dest, &now).await {
+                        tracing::warn!(error = %e, "the run report could not be written");
+                    }
+                }
+            })
+        };
         let tokens_before = run.client.token_counts();
-        let videos = run.select(run_id).await?;
+        let videos = match run.select(run_id).await {
+            Ok(videos) => videos,
+            Err(e) => {
+                refresher.abort();
+                let mut last = run.report_now(&report, &format!("error: {e}"), Some(runs::now()));
+                last.updated_at = runs::now();
+                self.write_report(&last).await;
+                return Err(e);
+            }
+        };
+        run.selected_videos.store(videos, Ordering::Relaxed);
         let files = videos * self.options.types.len() as u64;
         (run.observer)(Progress::Selected { videos, files });
         let signed_videos = run.signed_videos.load(Ordering::Relaxed);
@@ -227,7 +269,38 @@ impl Exporter {
         };
         let json = serde_json::to_string(&summary).unwrap_or_default();
         run.store.finish_run(run_id, &json)?;
+        refresher.abort();
+        let outcome = match &result {
+            Err(e) => format!("error: {e}"),
+            Ok(()) if summary.interrupted => "interrupted".into(),
+            Ok(()) if summary.complete() => "complete".into(),
+            Ok(()) => "failures".into(),
+        };
+        let mut last = report.clone();
+        last.outcome = outcome;
+        last.updated_at = runs::now();
+        last.ended_at = Some(last.updated_at.clone());
+        last.counts = RunCounts {
+            videos: summary.videos,
+            selected: summary.selected,
+            done: summary.done,
+            skipped: summary.skipped,
+            failed: summary.failed.len() as u64,
+            bytes: summary.bytes,
+            api_requests: summary.api_requests,
+            captions_written: summary.captions_written,
+        };
+        last.failures = summary.failed.iter().map(ReportedFailure::from).collect();
+        self.write_report(&last).await;
         result.map(|()| summary)
+    }
+
+    /// Writes a run report; a failure to is logged, not fatal (the report
+    /// is not the archive).
+    async fn write_report(&self, report: &RunReport) {
+        if let Err(e) = runs::write(&self.options.dest, report).await {
+            tracing::warn!(error = %e, "the run report could not be written");
+        }
     }
 
     /// The state database's path.
@@ -513,5 +586,36 @@ fn flatten(joined: Result<Outcome, tokio::task::JoinError>) -> Outcome {
         Ok(outcome) => outcome,
         Err(e) if e.is_cancelled() => Ok(()),
         Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+impl Run {
+    /// The report of this run as it stands.
+    fn report_now(&self, base: &RunReport, outcome: &str, ended: Option<String>) -> RunReport {
+        let failures: Vec<ReportedFailure> = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(ReportedFailure::from)
+            .collect();
+        RunReport {
+            updated_at: runs::now(),
+            ended_at: ended,
+            outcome: outcome.to_owned(),
+            counts: RunCounts {
+                videos: self.selected_videos.load(Ordering::Relaxed),
+                selected: self.selected_videos.load(Ordering::Relaxed)
+                    * self.options.types.len() as u64,
+                done: self.done.load(Ordering::Relaxed),
+                skipped: self.skipped.load(Ordering::Relaxed),
+                failed: failures.len() as u64,
+                bytes: self.bytes.load(Ordering::Relaxed),
+                api_requests: self.limiter.requests(),
+                captions_written: self.extra_counts.captions_written.load(Ordering::Relaxed),
+            },
+            failures,
+            ..base.clone()
+        }
     }
 }

@@ -47,16 +47,20 @@ mod listed;
 pub mod options;
 pub mod report;
 mod run;
+pub mod runs;
 // The steps: select the videos, drive a video's files, transfer one file,
 // read a destination back.
 pub mod account;
 mod captions;
 mod driver;
+pub mod readback;
 pub mod reconcile;
 mod select;
 pub mod transfer;
-// The run on top.
+// The run on top; and the archive checked (verify) and told (status).
 pub mod engine;
+pub mod status;
+pub mod verify;
 
 pub use dest::{Destination, default_state_path, file_name};
 pub use engine::Exporter;
@@ -65,5 +69,5 @@ pub use host::{HostStats, ProbePolicy};
 pub use limiter::Rate;
 pub use options::{Captions, ExportOptions, Readiness, Selection};
 pub use poll::PollPolicy;
-pub use report::{Failure, Observer, Planned, Progress, Summary};
+pub use report::{Failure, FailureGroup, Observer, Planned, Progress, Summary, group_failures};
 pub use shard::Shard;

@@ -79,6 +79,9 @@ pub struct ExportOptions {
     /// Whether each video's captions are archived, and how the export
     /// learns which captions and additional audio tracks a video has.
     pub captions: Captions,
+    /// How often a running export rewrites its run report
+    /// ([`crate::runs`]; [`DEFAULT_REPORT_EVERY`](crate::runs::DEFAULT_REPORT_EVERY), shorter in tests).
+    pub report_every: Duration,
 }
 
 /// Captions and additional audio tracks (see [`crate::extras`]).
@@ -143,6 +146,7 @@ impl ExportOptions {
             probes: ProbePolicy::default(),
             first_api_poll: DEFAULT_FIRST_API_POLL,
             captions: Captions::FromManifest,
+            report_every: crate::runs::DEFAULT_REPORT_EVERY,
         }
     }
 }

@@ -44,6 +44,40 @@ impl Failure {
     }
 }
 
+/// Failures that share a reason (see [`group_failures`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureGroup {
+    /// The reason, as the failures give it.
+    pub reason: String,
+    /// How many failures (files, captions) have it.
+    pub count: u64,
+    /// The videos, each once, in the order of the failures.
+    pub videos: Vec<String>,
+}
+
+/// Groups failures by reason, largest group first (then by reason).
+pub fn group_failures(failures: &[Failure]) -> Vec<FailureGroup> {
+    let mut groups: Vec<FailureGroup> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for f in failures {
+        let i = *index.entry(f.reason.as_str()).or_insert_with(|| {
+            groups.push(FailureGroup {
+                reason: f.reason.clone(),
+                count: 0,
+                videos: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        let g = &mut groups[i];
+        g.count += 1;
+        if g.videos.last() != Some(&f.video_id) && !g.videos.contains(&f.video_id) {
+            g.videos.push(f.video_id.clone());
+        }
+    }
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    groups
+}
+
 /// What a dry run would do with one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Planned {
@@ -243,3 +277,35 @@ pub enum Progress {
 
 /// Receives [`Progress`].
 pub type Observer = Arc<dyn Fn(Progress) + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(video: &str, kind: &'static str, reason: &str) -> Failure {
+        Failure {
+            video_id: video.into(),
+            kind,
+            language: None,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn failures_group_by_reason_largest_first() {
+        let groups = group_failures(&[
+            failure("a", "default", "timeout"),
+            failure("b", "default", "not ready to stream"),
+            failure("b", "audio", "not ready to stream"),
+            failure("c", "default", "not ready to stream"),
+        ]);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(
+            (groups[0].reason.as_str(), groups[0].count),
+            ("not ready to stream", 3)
+        );
+        assert_eq!(groups[0].videos, ["b", "c"]);
+        assert_eq!((groups[1].reason.as_str(), groups[1].count), ("timeout", 1));
+        assert!(group_failures(&[]).is_empty());
+    }
+}

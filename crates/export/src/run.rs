@@ -45,6 +45,8 @@ pub(crate) struct Run {
     pub(crate) host: HostProbes,
     /// What was done with captions and audio tracks.
     pub(crate) extra_counts: ExtraCounts,
+    /// Videos selected (known once the selection is stored).
+    pub(crate) selected_videos: AtomicU64,
 }
 
 /// Counts of the run's captions and audio tracks (see

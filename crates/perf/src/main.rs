@@ -95,6 +95,22 @@ enum Bench {
         #[arg(long, default_value_t = 1000)]
         videos: usize,
     },
+    /// `cfstream verify --dest` of an archive in SeaweedFS against
+    /// reading the same objects with `object_store` alone (same
+    /// parallelism): throughput; and `cfstream export status` of a
+    /// directory archive of 100,000 videos (generated sidecars, the
+    /// account listed from stream-fake): time and peak RSS.
+    Verify {
+        /// Media files in the bucket archive.
+        #[arg(long, default_value_t = 16)]
+        files: usize,
+        /// Size of each, in MiB.
+        #[arg(long, default_value_t = 64)]
+        mib: u64,
+        /// Videos of the archive whose status is asked.
+        #[arg(long, default_value_t = 100_000)]
+        videos: usize,
+    },
     /// Everything above.
     All,
     /// (internal) fetch one URL with the client, for whole-process figures.
@@ -122,6 +138,10 @@ fn main() {
         Bench::ExportBucket { files, mib } => rt.block_on(export_bucket(files, mib)),
         Bench::ExportHostFaults { videos } => rt.block_on(export_host_faults(videos)),
         Bench::ExportCaptions { videos } => rt.block_on(export_captions(videos)),
+        Bench::Verify { files, mib, videos } => {
+            rt.block_on(verify_bucket(files, mib));
+            rt.block_on(status_of(videos));
+        }
         Bench::All => {
             decode();
             rt.block_on(overhead());
@@ -135,6 +155,8 @@ fn main() {
             rt.block_on(export_bucket(4, 1024));
             rt.block_on(export_host_faults(40));
             rt.block_on(export_captions(1000));
+            rt.block_on(verify_bucket(16, 64));
+            rt.block_on(status_of(100_000));
         }
         Bench::FetchChild { url, path } => rt.block_on(fetch_child(&url, &path)),
     }
@@ -1392,4 +1414,179 @@ async fn store_ceiling(weed: &testkit::seaweed::Seaweed, files: usize, mib: u64)
         r.unwrap();
     }
     (files as u64 * mib) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A bucket archive of `files` MP4s of `mib` MiB (stream-fake's content,
+/// which passes the structure check) with their sidecars, then `cfstream
+/// verify --dest` against `object_store` alone reading the same objects,
+/// 8 at once each, alternating, two rounds.
+async fn verify_bucket(files: usize, mib: u64) {
+    use object_store::path::Path as ObjectPath;
+    use object_store::{ObjectStoreExt, PutPayload};
+    use sha2::Digest;
+    use testkit::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
+    println!(
+        "## verify: {files} files of {mib} MiB in SeaweedFS (s3://), `cfstream verify --dest` vs object_store alone reading them, 8 at once each"
+    );
+    let weed = Seaweed::start().await.unwrap();
+    let store = std::sync::Arc::new(weed.bucket().build().unwrap());
+    let size = mib << 20;
+    for i in 0..files {
+        let uid = format!("{i:032x}");
+        let content = stream_fake::content::FileContent::new(&uid, "default.mp4", size);
+        let bytes = content.chunk(0, size as usize);
+        let sha = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        let sidecar = serde_json::json!({
+            "uid": uid,
+            "video": null,
+            "downloads": {"default": {"file": format!("{uid}.mp4"), "url": "", "size": size, "sha256": sha}},
+        });
+        store
+            .put(
+                &ObjectPath::from(format!("v/{uid}.mp4")),
+                PutPayload::from(bytes),
+            )
+            .await
+            .unwrap();
+        store
+            .put(
+                &ObjectPath::from(format!("v/{uid}.json")),
+                PutPayload::from(serde_json::to_vec(&sidecar).unwrap()),
+            )
+            .await
+            .unwrap();
+    }
+    let cfstream = std::env::current_exe().unwrap().with_file_name("cfstream");
+    let total = (files as u64 * size) as f64 / (1 << 20) as f64;
+    println!(
+        "round | cfstream verify | MiB/s | peak RSS | object_store alone | MiB/s | ratio | object_store + SHA-256 | MiB/s | ratio"
+    );
+    println!("---|---|---|---|---|---|---|---|---|---");
+    for round in 1..=2 {
+        let (secs, kib, out) = time_process(
+            Command::new(&cfstream)
+                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ENDPOINT_URL", weed.endpoint())
+                .args(["--json", "verify", "--parallel", "8", "--dest"])
+                .arg(format!("s3://{BUCKET}/v")),
+            std::process::Stdio::piped(),
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["problems"], 0, "{report}");
+        assert_eq!(report["files_checked"], files as u64);
+        let mut baselines = Vec::new();
+        for hash in [false, true] {
+            let started = Instant::now();
+            let reads = futures_util::stream::iter((0..files).map(|i| {
+                let store = store.clone();
+                async move {
+                    let key = ObjectPath::from(format!("v/{i:032x}.mp4"));
+                    let mut stream = store.get(&key).await.unwrap().into_stream();
+                    let mut hasher = sha2::Sha256::new();
+                    let mut n = 0u64;
+                    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+                        let chunk = chunk.unwrap();
+                        if hash {
+                            hasher.update(&chunk);
+                        }
+                        n += chunk.len() as u64;
+                    }
+                    std::hint::black_box(hasher.finalize());
+                    n
+                }
+            }));
+            let read: u64 = futures_util::StreamExt::collect::<Vec<u64>>(
+                futures_util::StreamExt::buffer_unordered(reads, 8),
+            )
+            .await
+            .iter()
+            .sum();
+            assert_eq!(read, files as u64 * size);
+            baselines.push(started.elapsed().as_secs_f64());
+        }
+        let (alone, hashed) = (baselines[0], baselines[1]);
+        println!(
+            "{round} | {secs:.2} s | {:.0} | {:.1} MiB | {alone:.2} s | {:.0} | {:.2} | {hashed:.2} s | {:.0} | {:.2}",
+            total / secs,
+            kib as f64 / 1024.0,
+            total / alone,
+            alone / secs,
+            total / hashed,
+            hashed / secs,
+        );
+    }
+}
+
+/// `cfstream export status --dir` of an archive of `videos` videos: a
+/// sidecar and a media file each (generated, 1 byte: status reads the
+/// listing, not the files), three run reports, and the account listed
+/// from stream-fake.
+async fn status_of(videos: usize) {
+    println!(
+        "## export status: an archive of {videos} videos (generated), the account listed from stream-fake"
+    );
+    let fake = start_fake(FakeConfig {
+        videos: Vec::new(),
+        generated_videos: videos,
+        ..FakeConfig::default()
+    })
+    .await;
+    let dir = tempfile_dir("status");
+    let made = Instant::now();
+    for v in fake.catalog() {
+        std::fs::write(dir.join(format!("{}.mp4", v.uid)), b"x").unwrap();
+        std::fs::write(dir.join(format!("{}.json", v.uid)), b"{}").unwrap();
+    }
+    let runs = dir.join(cfstream_export::runs::RUNS_DIR);
+    std::fs::create_dir_all(&runs).unwrap();
+    for k in 1..=3 {
+        let report = cfstream_export::runs::RunReport {
+            id: format!("20261204T000000Z-shard{k}of3-0000000{k}"),
+            shard: format!("{k}/3"),
+            options: serde_json::json!({}),
+            started_at: "2026-12-04T00:00:00Z".into(),
+            updated_at: "2026-12-04T01:00:00Z".into(),
+            ended_at: Some("2026-12-04T01:00:00Z".into()),
+            outcome: "complete".into(),
+            counts: cfstream_export::runs::RunCounts::default(),
+            failures: Vec::new(),
+        };
+        std::fs::write(
+            runs.join(format!("{}.json", report.id)),
+            serde_json::to_vec(&report).unwrap(),
+        )
+        .unwrap();
+    }
+    println!(
+        "({} files made in {:.1} s)",
+        2 * videos,
+        made.elapsed().as_secs_f64()
+    );
+    let cfstream = std::env::current_exe().unwrap().with_file_name("cfstream");
+    for label in ["first", "second"] {
+        let (secs, kib, out) = time_process(
+            Command::new(&cfstream)
+                .env("CLOUDFLARE_API_TOKEN", &fake.config().api_token)
+                .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
+                .env("CLOUDFLARE_BASE_URL", fake.base_url())
+                .args(["--json", "export", "status", "--dir"])
+                .arg(&dir),
+            std::process::Stdio::piped(),
+        );
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(status["done"], videos as u64, "{status}");
+        println!(
+            "{label} run: {secs:.1} s, peak RSS {:.1} MiB; {} done of {} in the account, {} shards",
+            kib as f64 / 1024.0,
+            status["done"],
+            status["account_videos"],
+            status["shards"].as_array().map_or(0, Vec::len)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,6 +3,7 @@
 //! and deleting an object (and its record).
 
 use futures_util::StreamExt;
+use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 
 use crate::dest::ObjectDest;
@@ -52,6 +53,15 @@ impl ObjectDest {
                 }
                 continue;
             }
+            // Run reports (`.cfstream/runs/`) are not part of the archive.
+            if meta
+                .location
+                .prefix_match(&self.prefix)
+                .and_then(|mut rest| rest.next())
+                .is_some_and(|first| first.as_ref() == ".cfstream")
+            {
+                continue;
+            }
             page.push((meta.location.to_string(), meta.size));
             if page.len() == 1000 {
                 count += page.len() as u64;
@@ -79,6 +89,46 @@ impl ObjectDest {
             .await
             .map_err(|e| self.error(format!("writing {key}"), e))?;
         state.add_objects(&[(key.to_string(), size)])
+    }
+
+    /// The key of `rel` (a path with `/`) under the prefix.
+    pub(crate) fn key_at(&self, rel: &str) -> ObjectPath {
+        rel.split('/')
+            .filter(|s| !s.is_empty())
+            .fold(self.prefix.clone(), |key, part| key.join(part))
+    }
+
+    /// Writes a run report at `rel` under the prefix (one `PUT`; not
+    /// recorded in the state's listing: not part of the archive).
+    pub(crate) async fn put_report(&self, rel: &str, bytes: Vec<u8>) -> Result<(), ExportError> {
+        let key = self.key_at(rel);
+        self.store
+            .put(&key, PutPayload::from(bytes))
+            .await
+            .map(drop)
+            .map_err(|e| self.error(format!("writing {key}"), e))
+    }
+
+    /// Every object under `rel` (run reports), read whole.
+    pub(crate) async fn read_reports(&self, rel: &str) -> Result<Vec<Vec<u8>>, ExportError> {
+        let dir = self.key_at(rel);
+        let mut listing = self.store.list(Some(&dir));
+        let mut out = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| self.error(format!("listing {dir}"), e))?;
+            match self.store.get(&meta.location).await {
+                Ok(got) => {
+                    let bytes = got
+                        .bytes()
+                        .await
+                        .map_err(|e| self.error(format!("reading {}", meta.location), e))?;
+                    out.push(bytes.to_vec());
+                }
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.error(format!("reading {}", meta.location), e)),
+            }
+        }
+        Ok(out)
     }
 
     /// Reads a small object `name` whole; `None` when there is none.
