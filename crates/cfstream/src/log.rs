@@ -5,8 +5,9 @@
 //! `level`, `fields.message`, `target`), for a log pipeline.
 //!
 //! In JSON, the notices are `info` events of target `cfstream`, failures
-//! `warn`, errors `error`; without `-v` the engine's and the client's own
-//! events are filtered at `warn`, as in text.
+//! `warn`, errors `error`; without `-v`, as in text, the engine's and the
+//! client's own events are not written (each failure is one line, the
+//! command line's).
 
 use std::sync::OnceLock;
 
@@ -35,14 +36,19 @@ pub fn init(verbose: u8, format: LogFormat) {
     use tracing_subscriber::prelude::*;
     let _ = FORMAT.set(format);
     let level = match verbose {
-        0 if format == LogFormat::Json => LevelFilter::WARN,
+        // As text without -v: the command line's own lines only.
+        0 if format == LogFormat::Json => LevelFilter::OFF,
         0 => return,
         1 => LevelFilter::INFO,
         2 => LevelFilter::DEBUG,
         _ => LevelFilter::TRACE,
     };
     let targets = Targets::new()
-        .with_default(LevelFilter::WARN)
+        .with_default(if level == LevelFilter::OFF {
+            LevelFilter::OFF
+        } else {
+            LevelFilter::WARN
+        })
         .with_target("cloudflare_stream_downloads", level)
         .with_target("cfstream_export", level)
         .with_target("stream_fake", level)

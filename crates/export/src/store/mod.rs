@@ -7,7 +7,9 @@
 //!
 //! **The bucket is the truth, the state a cache.** The objects under a
 //! prefix are each video's media, `.vtt` captions and `<uid>.json`
-//! sidecar, and `account.json`. A file is done in the
+//! sidecar, and `account.json`; beside them, under `.cfstream/runs/`, the
+//! run reports ([`crate::runs`]), which the read-back skips. A file is
+//! done in the
 //! bucket when its object and its `<uid>.json` sidecar (which records its
 //! size and SHA-256) agree; the sidecar is written only after the object is
 //! complete and checked. A run starts by listing the prefix into the
