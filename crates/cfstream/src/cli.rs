@@ -79,7 +79,8 @@ pub struct Global {
     /// Print the result as one JSON document on stdout.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Never draw progress bars (they are drawn only when stderr is a terminal).
+    /// Never show progress: no bars (drawn only when stderr is a
+    /// terminal), no progress lines (elsewhere, every 30 s).
     #[arg(long, global = true)]
     pub no_progress: bool,
     /// Log to stderr: -v info, -vv every request, -vvv trace.

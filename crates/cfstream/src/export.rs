@@ -164,7 +164,7 @@ pub async fn run(global: &Global, args: ExportArgs, out: &Output) -> Result<u8, 
     });
     let bars = Bars::new(
         out.bars_enabled() && !args.dry_run,
-        (!args.dry_run).then_some(args.progress_interval),
+        (!args.dry_run && !global.no_progress).then_some(args.progress_interval),
     );
     let observer = bars.observer(json);
     let result = exporter.run(client, observer, stop).await;

@@ -460,6 +460,22 @@ async fn failures_are_grouped_by_reason_and_logs_can_be_json_lines() {
         "{}",
         out.stderr
     );
+    // --no-progress: no progress line either.
+    let quiet = tempfile::tempdir().unwrap();
+    let mut quiet_args = vec![
+        "--no-progress",
+        "export",
+        "--dir",
+        quiet.path().to_str().unwrap(),
+        "--first-api-poll",
+        "1s",
+        "--progress-interval",
+        "10ms",
+    ];
+    quiet_args.extend(ids.iter().map(String::as_str));
+    let silent = run(cfstream(Some(&fake), &quiet_args)).await;
+    assert_eq!(silent.code, 1, "{}", silent.stderr);
+    assert!(!silent.stderr.contains("progress: "), "{}", silent.stderr);
     // The run's report holds every failure.
     let runs = dir.path().join(".cfstream/runs");
     let report: Value = serde_json::from_slice(
