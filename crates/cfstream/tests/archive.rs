@@ -18,7 +18,7 @@ use serde_json::Value;
 use stream_fake::captions::FakeCaption;
 use stream_fake::catalog::{CatalogVideo, epoch};
 use stream_fake::{FakeConfig, Progress, StreamFake, VideoOptions};
-use testkit::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
+use testkit::seaweed::{BUCKET, Seaweed};
 
 const TOKEN: &str = "archive-test-api-token-never-printed";
 const SIZE: u64 = 64 * 1024;
@@ -71,11 +71,9 @@ fn cfstream(fake: Option<&StreamFake>, args: &[&str]) -> Command {
     cmd
 }
 
-fn with_bucket(mut cmd: Command, weed: &Seaweed) -> Command {
-    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", weed.endpoint());
+/// `cmd` with SeaweedFS's endpoint and credentials.
+fn into_bucket(mut cmd: Command, weed: &Seaweed) -> Command {
+    common::with_bucket(&mut cmd, weed);
     cmd
 }
 
@@ -196,7 +194,7 @@ async fn a_bucket_verifies_clean_then_each_damage_is_named() {
     let fake = fake(12, Duration::ZERO).await;
     let states = tempfile::tempdir().unwrap();
     let dest = format!("s3://{BUCKET}/verified");
-    let export = run(with_bucket(
+    let export = run(into_bucket(
         cfstream(
             Some(&fake),
             &[
@@ -215,7 +213,7 @@ async fn a_bucket_verifies_clean_then_each_damage_is_named() {
     .await;
     assert_eq!(export.code, 0, "{}", export.stderr);
     let verify = || {
-        with_bucket(
+        into_bucket(
             cfstream(None, &["--json", "verify", "--dest", &dest]),
             &weed,
         )
@@ -267,7 +265,7 @@ async fn status_of_three_shards_one_killed_tells_each_shards_last_run() {
     let states = tempfile::tempdir().unwrap();
     let dest = format!("s3://{BUCKET}/sharded");
     let spawn = |k: u32| {
-        with_bucket(
+        into_bucket(
             cfstream(
                 Some(&fake),
                 &[
@@ -327,7 +325,7 @@ async fn status_of_three_shards_one_killed_tells_each_shards_last_run() {
             sidecars.insert(uid.to_owned());
         }
     }
-    let status = run(with_bucket(
+    let status = run(into_bucket(
         cfstream(
             Some(&fake),
             &["--json", "export", "status", "--dest", &dest],
@@ -363,7 +361,7 @@ async fn status_of_three_shards_one_killed_tells_each_shards_last_run() {
         }
     }
     // The human form says the same.
-    let human = run(with_bucket(
+    let human = run(into_bucket(
         cfstream(Some(&fake), &["export", "status", "--dest", &dest]),
         &weed,
     ))

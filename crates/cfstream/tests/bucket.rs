@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{finish, sha256_hex};
+use common::{bucket_objects, finish, sha256_hex, with_bucket};
 
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3;
@@ -21,7 +21,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value;
 use stream_fake::content::FileContent;
 use stream_fake::{FakeConfig, Progress, StreamFake};
-use testkit::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
+use testkit::seaweed::{BUCKET, SECRET_KEY, Seaweed};
 
 const TOKEN: &str = "bucket-test-token-never-printed";
 
@@ -77,11 +77,8 @@ fn cfstream_to(
     cmd.env_clear()
         .env("CLOUDFLARE_API_TOKEN", TOKEN)
         .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
-        .env("CLOUDFLARE_BASE_URL", fake.base_url())
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", weed.endpoint())
+        .env("CLOUDFLARE_BASE_URL", fake.base_url());
+    with_bucket(&mut cmd, weed)
         .arg("export")
         .arg("--dest")
         .arg(dest)
@@ -106,30 +103,6 @@ fn assert_running(child: &mut Child, what: &str) {
         }
         panic!("{what} ended ({status}) before its kill: {stderr}\n{stdout}");
     }
-}
-
-/// Every object under `prefix`: name → bytes.
-async fn objects(weed: &Seaweed, prefix: &str) -> BTreeMap<String, Vec<u8>> {
-    let store = bucket(weed);
-    let mut listing = store.list(Some(&ObjectPath::from(prefix)));
-    let mut out = BTreeMap::new();
-    while let Some(meta) = listing.next().await {
-        let meta = meta.unwrap();
-        // Run reports are beside the archive, not in it.
-        if meta.location.as_ref().contains("/.cfstream/") {
-            continue;
-        }
-        let bytes = store
-            .get(&meta.location)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let name = meta.location.filename().unwrap().to_owned();
-        out.insert(name, bytes.to_vec());
-    }
-    out
 }
 
 /// The bucket holds, for each of `uids`, `<uid>.mp4` byte-identical to what
@@ -204,7 +177,7 @@ async fn a_few_hundred_videos_into_a_bucket_then_a_rerun_fetches_nothing() {
     assert_eq!(run.code, 1, "{}", run.stderr); // the catalog's failing videos
     let ok = exportable(&fake);
     assert_eq!(run.summary()["done"], ok.len());
-    assert_bucket(&objects(&weed, "first").await, &ok, size);
+    assert_bucket(&bucket_objects(&weed, "first").await, &ok, size);
     assert_eq!(weed.open_uploads().await, 0, "an upload left open");
     assert!(!run.stderr.contains(SECRET_KEY) && !run.stdout.contains(SECRET_KEY));
 
@@ -432,7 +405,7 @@ async fn killed_at_several_points_taken_over_continued_and_completed_on_a_new_st
     .await;
     assert_eq!(last.code, 1, "{}", last.stderr);
     let ok = exportable(&fake);
-    assert_bucket(&objects(&weed, "kills").await, &ok, size);
+    assert_bucket(&bucket_objects(&weed, "kills").await, &ok, size);
     assert_eq!(weed.open_uploads().await, 0, "an upload left open");
     let sent = fake.file_bytes_sent();
     let files = ok.len() as u64 * size;
@@ -515,7 +488,7 @@ async fn three_shards_into_one_bucket_one_killed_and_restarted_fresh() {
     }
     assert_eq!(selected, 90);
     let ok = exportable(&fake);
-    assert_bucket(&objects(&weed, "shared").await, &ok, size);
+    assert_bucket(&bucket_objects(&weed, "shared").await, &ok, size);
     assert_eq!(weed.open_uploads().await, 0);
     // Nothing complete fetched again: the bytes the download host sent
     // stay near the files' (the catalog's mid-file faults and the
@@ -820,7 +793,7 @@ async fn a_flaky_download_host_still_fills_the_bucket_byte_identical() {
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.summary()["done"], uids.len());
-    assert_bucket(&objects(&weed, "flaky").await, &uids, size);
+    assert_bucket(&bucket_objects(&weed, "flaky").await, &uids, size);
     assert_eq!(weed.open_uploads().await, 0, "an upload left open");
     // A cut body was continued from where it stopped (the half of the
     // file), not only asked again from byte 0.

@@ -18,16 +18,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{Finished, finish, sha256_hex};
+use common::{Finished, bucket_objects, finish, sha256_hex, with_bucket};
 
-use futures_util::StreamExt;
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{Value, json};
 use stream_fake::captions::{FakeAudioTrack, FakeCaption};
 use stream_fake::catalog::{CatalogVideo, epoch};
 use stream_fake::{FakeConfig, Fault, Progress, Route, StreamFake};
-use testkit::seaweed::{ACCESS_KEY, BUCKET, SECRET_KEY, Seaweed};
+use testkit::seaweed::{BUCKET, Seaweed};
 
 const TOKEN: &str = "captions-test-api-token-never-printed";
 const SIZE: u64 = 48 * 1024;
@@ -629,35 +626,9 @@ async fn a_manifest_that_hangs_or_fails_leaves_captions_to_the_next_run_at_no_ap
     fake.shutdown().await;
 }
 
-/// Every object under `prefix`: name → bytes.
-async fn objects(weed: &Seaweed, prefix: &str) -> Archive {
-    let store = weed.bucket().build().unwrap();
-    let mut listing = store.list(Some(&ObjectPath::from(prefix)));
-    let mut out = BTreeMap::new();
-    while let Some(meta) = listing.next().await {
-        let meta = meta.unwrap();
-        // Run reports are beside the archive, not in it.
-        if meta.location.as_ref().contains("/.cfstream/") {
-            continue;
-        }
-        let bytes = store
-            .get(&meta.location)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        out.insert(meta.location.filename().unwrap().to_owned(), bytes.to_vec());
-    }
-    out
-}
-
 fn into_bucket(fake: &StreamFake, weed: &Seaweed, state: &Path, args: &[&str]) -> Command {
     let mut cmd = cfstream(fake, &[], args);
-    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", weed.endpoint())
+    with_bucket(&mut cmd, weed)
         .args(["--dest", &format!("s3://{BUCKET}/archive")])
         .arg("--state")
         .arg(state);
@@ -694,7 +665,7 @@ async fn captions_into_a_bucket_resume_from_the_bucket_alone() {
         failed["reason"].as_str().unwrap().contains("text/html"),
         "{s}"
     );
-    let archive = objects(&weed, "archive").await;
+    let archive = bucket_objects(&weed, "archive").await;
     assert!(!archive.contains_key(&format!("{}.{}.vtt", lost.0, lost.1)));
     assert_eq!(archive.keys().filter(|n| n.ends_with(".vtt")).count(), 4);
 
@@ -717,7 +688,11 @@ async fn captions_into_a_bucket_resume_from_the_bucket_alone() {
     let spent = Counts::since(&fake, &before);
     assert_eq!(spent["vtt"], 2, "{spent:?}");
     assert_eq!(spent["audio"], 0, "{spent:?}");
-    assert_archive(&fake, &objects(&weed, "archive").await, AFTER_GENERATION);
+    assert_archive(
+        &fake,
+        &bucket_objects(&weed, "archive").await,
+        AFTER_GENERATION,
+    );
 
     // A third machine over the complete archive: the listing alone, no
     // manifest, nothing written.
@@ -737,6 +712,10 @@ async fn captions_into_a_bucket_resume_from_the_bucket_alone() {
         "{s}"
     );
     assert_eq!(Counts::since(&fake, &before)["any"], 1);
-    assert_archive(&fake, &objects(&weed, "archive").await, AFTER_GENERATION);
+    assert_archive(
+        &fake,
+        &bucket_objects(&weed, "archive").await,
+        AFTER_GENERATION,
+    );
     fake.shutdown().await;
 }

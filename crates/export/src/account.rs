@@ -14,7 +14,7 @@
 
 use crate::dest::{Destination, write_atomically};
 use crate::error::ExportError;
-use crate::options::{Captions, Selection};
+use crate::options::Captions;
 use crate::run::Run;
 use crate::state::type_name;
 
@@ -27,7 +27,7 @@ impl Run {
     /// watermark list failing does not stop the run: the record says why
     /// it has none.
     pub(crate) async fn write_account_record(&self, worked: bool) -> Result<(), ExportError> {
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = crate::runs::now();
         let previous = match self.read_account_record().await? {
             Some(doc) if !worked && doc.get("watermarks").is_some_and(|w| w.is_array()) => {
                 Some(doc)
@@ -63,10 +63,7 @@ impl Run {
                 "tool": "cfstream",
                 "version": env!("CARGO_PKG_VERSION"),
                 "written_at": now,
-                "selection": match &o.selection {
-                    Selection::Ids(ids) => serde_json::json!({ "ids": ids.len() }),
-                    Selection::All(q) => serde_json::json!({ "all": format!("{q:?}") }),
-                },
+                "selection": o.selection.describe(),
                 "types": o.types.iter().map(|k| type_name(*k)).collect::<Vec<_>>(),
                 "captions": match o.captions {
                     Captions::FromManifest => "manifest",

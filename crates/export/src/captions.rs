@@ -293,7 +293,7 @@ impl Run {
 
     /// Reports a caption (or a video's caption or audio list) that failed.
     fn caption_failed(&self, uid: &str, language: Option<&str>, reason: String) {
-        let failure = Failure {
+        self.record_failure(Failure {
             video_id: uid.to_owned(),
             kind: if language.is_some() {
                 "caption"
@@ -302,13 +302,7 @@ impl Run {
             },
             language: language.map(str::to_owned),
             reason,
-        };
-        tracing::warn!(video = uid, language = ?failure.language, reason = %failure.reason, "caption failed");
-        (self.observer)(Progress::Failed(failure.clone()));
-        self.failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(failure);
+        });
     }
 }
 

@@ -318,10 +318,7 @@ impl Exporter {
     fn describe(&self) -> String {
         let o = &self.options;
         serde_json::json!({
-            "selection": match &o.selection {
-                Selection::Ids(ids) => serde_json::json!({ "ids": ids.len() }),
-                Selection::All(q) => serde_json::json!({ "all": format!("{q:?}") }),
-            },
+            "selection": o.selection.describe(),
             "types": o.types.iter().map(|k| type_name(*k)).collect::<Vec<_>>(),
             "transfers": o.transfers,
             "rate": o.rate.to_string(),

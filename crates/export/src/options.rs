@@ -36,6 +36,17 @@ pub enum Selection {
     All(VideoQuery),
 }
 
+impl Selection {
+    /// The selection as run reports and `account.json` record it (the
+    /// number of ids, or the listing's query).
+    pub fn describe(&self) -> serde_json::Value {
+        match self {
+            Selection::Ids(ids) => serde_json::json!({ "ids": ids.len() }),
+            Selection::All(q) => serde_json::json!({ "all": format!("{q:?}") }),
+        }
+    }
+}
+
 /// What a run does. [`ExportOptions::new`] has the defaults of `cfstream
 /// export`.
 #[derive(Debug, Clone)]

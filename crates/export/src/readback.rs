@@ -7,12 +7,9 @@
 //! reports (`.cfstream/`), and in a directory the export's state and lock
 //! and the `.part` files of transfers in flight.
 
-use std::io::Read;
-
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
 
-use crate::dest::Destination;
+use crate::dest::{Destination, sha256_file};
 use crate::error::ExportError;
 use crate::state::STATE_FILE;
 
@@ -115,17 +112,7 @@ impl Destination {
                 let checked = tokio::task::spawn_blocking(move || -> Result<String, String> {
                     cloudflare_stream_downloads::media::check_file(&path)
                         .map_err(|e| e.to_string())?;
-                    let mut file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-                    let mut hasher = Sha256::new();
-                    let mut buf = vec![0u8; 1 << 20];
-                    loop {
-                        let n = file.read(&mut buf).map_err(|e| e.to_string())?;
-                        if n == 0 {
-                            break;
-                        }
-                        hasher.update(&buf[..n]);
-                    }
-                    Ok(crate::store::hex(&hasher.finalize()))
+                    sha256_file(&path).map_err(|e| e.to_string())
                 })
                 .await
                 .unwrap_or_else(|e| Err(format!("checker panicked: {e}")));

@@ -99,13 +99,17 @@ impl Run {
     }
 
     pub(crate) fn failed_without_change(&self, uid: &str, kind: DownloadType, reason: String) {
-        let failure = Failure {
+        self.record_failure(Failure {
             video_id: uid.to_owned(),
             kind: type_name(kind),
             language: None,
             reason,
-        };
-        tracing::warn!(video = uid, kind = failure.kind, reason = %failure.reason, "file failed");
+        });
+    }
+
+    /// Logs a failure, tells the observer, and keeps it for the summary.
+    pub(crate) fn record_failure(&self, failure: Failure) {
+        tracing::warn!(video = %failure.video_id, what = %failure.what(), reason = %failure.reason, "failed");
         (self.observer)(Progress::Failed(failure.clone()));
         self.failed
             .lock()

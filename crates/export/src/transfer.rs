@@ -1,17 +1,15 @@
 //! The transfer of a ready file to its destination, its verification,
 //! and the `<uid>.json` sidecar.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use cloudflare_stream_downloads::types::DownloadType;
 use cloudflare_stream_downloads::{Signing, media};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::attempt::Step;
-use crate::dest::{Destination, ObjectDest, file_name, write_atomically};
+use crate::dest::{Destination, ObjectDest, file_name, sha256_file, write_atomically};
 use crate::error::ExportError;
 use crate::extras::Extras;
 use crate::machine::{Event, FileState};
@@ -19,25 +17,6 @@ use crate::report::Progress;
 use crate::run::{Outcome, Run};
 use crate::state::{VideoRow, type_name};
 use crate::store::UploadError;
-
-/// SHA-256 of a file, lowercase hex (1 MiB reads).
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
 
 impl Run {
     /// Takes a ready (or fetched) file to done, or failed, through the

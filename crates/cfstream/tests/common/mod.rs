@@ -52,6 +52,47 @@ pub async fn finish(mut child: Child, limit: Duration) -> Finished {
     }
 }
 
+/// Every object of the archive under `prefix` in SeaweedFS's bucket: file
+/// name → bytes (the run reports, under `.cfstream/`, beside the archive,
+/// left out).
+pub async fn bucket_objects(
+    weed: &testkit::seaweed::Seaweed,
+    prefix: &str,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use futures_util::StreamExt;
+    use object_store::{ObjectStore, ObjectStoreExt};
+    let store = weed.bucket().build().unwrap();
+    let mut listing = store.list(Some(&object_store::path::Path::from(prefix)));
+    let mut out = std::collections::BTreeMap::new();
+    while let Some(meta) = listing.next().await {
+        let meta = meta.unwrap();
+        if meta.location.as_ref().contains("/.cfstream/") {
+            continue;
+        }
+        let bytes = store
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        out.insert(meta.location.filename().unwrap().to_owned(), bytes.to_vec());
+    }
+    out
+}
+
+/// `cmd` with SeaweedFS's endpoint and credentials in its environment.
+pub fn with_bucket<'a>(
+    cmd: &'a mut std::process::Command,
+    weed: &testkit::seaweed::Seaweed,
+) -> &'a mut std::process::Command {
+    use testkit::seaweed::{ACCESS_KEY, SECRET_KEY};
+    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", weed.endpoint())
+}
+
 /// SHA-256, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
