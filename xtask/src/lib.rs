@@ -14,6 +14,7 @@ pub mod files;
 pub mod generate;
 pub mod modgraph;
 pub mod patches;
+pub mod release;
 pub mod spec;
 pub mod sync;
 pub mod validate;

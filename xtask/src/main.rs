@@ -10,6 +10,8 @@ const USAGE: &str = "\
 usage: cargo xtask codegen [--check] [--spec FILE] [--patches DIR] [--out FILE] [--skip-validation]
        cargo xtask spec sync --from FILE [--date YYYY-MM-DD] [--check] [--json] [--openapi-dir DIR]
        cargo xtask modgraph
+       cargo xtask static
+       cargo xtask image [--binary FILE] [--out FILE] [--tag TAG]
 
   codegen      regenerate crates/cloudflare-stream-downloads/src/generated.rs
                from openapi/stream-downloads.openapi.json + openapi/patches/
@@ -35,6 +37,17 @@ usage: cargo xtask codegen [--check] [--spec FILE] [--patches DIR] [--out FILE] 
                module imports one above it, sits in no layer, or closes a
                circle
 
+  static       build the static Linux binary (glibc linked statically; the
+               build of dist's Linux x86_64 archive) into
+               target/x86_64-unknown-linux-gnu/dist/cfstream; exit 1 when
+               `ldd` finds a shared-library dependency
+  image        build the container image (deploy/Containerfile: FROM scratch,
+               the static binary, CA certificates, a non-root user) with
+               buildah into an OCI archive
+  --binary     the static binary to put in (default: build it as `static` does)
+  --out        the archive (default: target/image/cfstream.oci.tar)
+  --tag        the image's name (default: localhost/cfstream:VERSION)
+
 exit status: 0 done or up to date, 1 stale (--check), 2 error";
 
 /// How many lines of a stale diff to print before cutting it short.
@@ -45,6 +58,8 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("codegen") => codegen_task(&args[1..]),
         Some("modgraph") => modgraph_task(),
+        Some("static") => static_task(),
+        Some("image") => image_task(&args[1..]),
         Some("spec") if args.get(1).map(String::as_str) == Some("sync") => sync_task(&args[2..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
@@ -52,6 +67,72 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn target_dir(root: &std::path::Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn static_task() -> ExitCode {
+    use xtask::release;
+    let root = xtask::workspace_root();
+    match release::build_static(&root, &target_dir(&root)) {
+        Ok(binary) => {
+            let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+            println!("{} ({size} bytes): statically linked", binary.display());
+            ExitCode::SUCCESS
+        }
+        Err(e @ release::Error::NotStatic(..)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn image_task(args: &[String]) -> ExitCode {
+    use xtask::release;
+    let root = xtask::workspace_root();
+    let target = target_dir(&root);
+    let (mut binary, mut out, mut tag) = (None, target.join("image/cfstream.oci.tar"), None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = |it: &mut std::slice::Iter<String>| it.next().cloned();
+        let slot = match arg.as_str() {
+            "--binary" => value(&mut it).map(|v| binary = Some(PathBuf::from(v))),
+            "--out" => value(&mut it).map(|v| out = PathBuf::from(v)),
+            "--tag" => value(&mut it).map(|v| tag = Some(v)),
+            _ => None,
+        };
+        if slot.is_none() {
+            eprintln!("error: unexpected or incomplete argument {arg:?}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let tag = tag.unwrap_or_else(|| format!("localhost/cfstream:{}", env!("CARGO_PKG_VERSION")));
+    let result = match binary {
+        Some(binary) => Ok(binary),
+        None => release::build_static(&root, &target),
+    }
+    .and_then(|binary| release::build_image(&root, &binary, &target.join("image"), &out, &tag));
+    match result {
+        Ok(image) => {
+            let size = std::fs::metadata(&image.archive)
+                .map(|m| m.len())
+                .unwrap_or(0);
+            println!("{} ({size} bytes): {}", image.archive.display(), image.tag);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }

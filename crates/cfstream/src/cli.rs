@@ -23,9 +23,19 @@ Environment (flags win over it):
 Exit status: 0 ok, 1 the API answered with an error, 2 usage or invalid input,
 3 network/timeout/unexpected answer, 4 the download ended in status `error`.";
 
+/// `cfstream --version`: the crate's version and the commit it was built
+/// from (crates/cfstream/build.rs; "unknown" outside a git checkout unless
+/// `CFSTREAM_COMMIT` was set for the build).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CFSTREAM_COMMIT"),
+    ")"
+);
+
 /// Cloudflare Stream downloads (MP4 and M4A files of a video) from the shell.
 #[derive(Parser, Debug)]
-#[command(name = "cfstream", version, about, after_help = ENVIRONMENT)]
+#[command(name = "cfstream", version = VERSION, about, after_help = ENVIRONMENT)]
 pub struct Args {
     #[command(flatten)]
     pub global: Global,
@@ -149,7 +159,7 @@ own credentials: CLOUDFLARE_* variables and credential flags are not used (only 
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
     },
-    /// Print a shell completion script (see the README for where to put it).
+    /// Print a shell completion script (see docs/cli.md for where to put it).
     Completions {
         /// The shell.
         #[arg(value_enum)]

@@ -472,6 +472,26 @@ fn help_explains_the_environment() {
 }
 
 #[test]
+fn version_names_the_commit_it_was_built_from() {
+    let r: Run = cfstream().arg("--version").output().unwrap().into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The commit of this checkout, as git gives it; a copy of the workspace
+    // without `.git` (a source archive) says "unknown".
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8(out.stdout).unwrap().trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    assert_eq!(
+        r.stdout.trim(),
+        format!("cfstream {} (commit {head})", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
 fn demo_runs_without_credentials_or_network() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("demo.mp4");
