@@ -9,8 +9,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{Finished, finish};
+use crate::common::{Finished, finish};
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -73,7 +72,7 @@ fn cfstream(fake: Option<&StreamFake>, args: &[&str]) -> Command {
 
 /// `cmd` with SeaweedFS's endpoint and credentials.
 fn into_bucket(mut cmd: Command, weed: &Seaweed) -> Command {
-    common::with_bucket(&mut cmd, weed);
+    crate::common::with_bucket(&mut cmd, weed);
     cmd
 }
 

@@ -11,8 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{bucket_objects, finish, sha256_hex, with_bucket};
+use crate::common::{bucket_objects, finish, sha256_hex, with_bucket};
 
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3;

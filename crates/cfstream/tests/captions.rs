@@ -17,8 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-mod common;
-use common::{Finished, bucket_objects, finish, sha256_hex, with_bucket};
+use crate::common::{Finished, bucket_objects, finish, sha256_hex, with_bucket};
 
 use serde_json::{Value, json};
 use stream_fake::captions::{FakeAudioTrack, FakeCaption};

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{Finished, finish, sha256_hex};
+use crate::common::{Finished, finish, sha256_hex};
 
 use serde_json::Value;
 use stream_fake::content::FileContent;

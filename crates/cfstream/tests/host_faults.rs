@@ -14,8 +14,7 @@ use serde_json::Value;
 use stream_fake::content::FileContent;
 use stream_fake::{FakeConfig, Fault, FaultRule, Progress, Route, StreamFake};
 
-mod common;
-use common::{Finished, finish, sha256_hex};
+use crate::common::{Finished, finish, sha256_hex};
 
 const TOKEN: &str = "host-faults-test-token-never-printed";
 const VIDEOS: usize = 40;

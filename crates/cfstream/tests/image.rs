@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-mod common;
-use common::{finish, sha256_hex};
+use crate::common::{finish, sha256_hex};
 
 use serde_json::Value;
 use stream_fake::content::FileContent;

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use stream_fake::{FakeConfig, Fault, Progress, Route, StreamFake, VideoOptions};
 
-mod common;
-use common::{Finished, finish};
+use crate::common::{Finished, finish};
 
 const TOKEN: &str = "readiness-test-token-never-printed";
 

@@ -6,8 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{Finished, finish};
+use crate::common::{Finished, finish};
 
 use stream_fake::catalog::{CatalogVideo, epoch};
 use stream_fake::content::FileContent;

@@ -1,0 +1,18 @@
+//! One test binary for the crate's integration tests: each file beside
+//! this one is a module of it. One link instead of one per file, and
+//! the tests of every file run side by side instead of one binary after
+//! another (`cargo test` runs test binaries one at a time).
+
+mod common;
+
+mod archive;
+mod bucket;
+mod captions;
+mod cli;
+mod deploy;
+mod docs;
+mod export;
+mod host_faults;
+mod image;
+mod readiness;
+mod signed;
