@@ -156,3 +156,68 @@ fn every_xtask_the_docs_show_exists() {
     );
     assert!(!usage.contains("cargo xtask frobnicate"));
 }
+
+/// GitHub's anchor of a heading: lower case, punctuation dropped but `-`
+/// and `_`, spaces to `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn anchors(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            found.push(slug(line.trim_start_matches('#')));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_relative_link_in_the_docs_leads_somewhere() {
+    let paths = Paths::workspace();
+    let mut seen = 0;
+    let mut broken = Vec::new();
+    for (file, text) in documents(&paths.root) {
+        let here = paths.root.join(&file);
+        let dir = here.parent().unwrap();
+        for (line, _, rest) in words_around(&text, "](") {
+            let target = rest.split(')').next().unwrap_or("");
+            if target.contains("://") || target.starts_with("mailto:") || target.is_empty() {
+                continue;
+            }
+            seen += 1;
+            let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let linked = if path.is_empty() {
+                here.clone()
+            } else {
+                dir.join(path)
+            };
+            if !linked.exists() {
+                broken.push(format!("{file}:{line}: {target}: no such file"));
+                continue;
+            }
+            if !anchor.is_empty() {
+                let text = std::fs::read_to_string(&linked).unwrap_or_default();
+                if !anchors(&text).iter().any(|a| a == anchor) {
+                    broken.push(format!("{file}:{line}: {target}: no such heading"));
+                }
+            }
+        }
+    }
+    assert!(seen >= 20, "found only {seen} relative links");
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    assert_eq!(slug("The newcomer's path"), "the-newcomers-path");
+}
