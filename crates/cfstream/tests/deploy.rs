@@ -27,6 +27,15 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The `name` of each entry of a list (environment variables, secrets).
+fn names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect()
+}
+
 /// `cfstream ARGS` parses: the error is about the sentinel after them.
 fn assert_parses(example: &str, args: &[String]) {
     let out = Command::new(assert_cmd::cargo::cargo_bin("cfstream"))
@@ -89,13 +98,10 @@ fn the_aws_batch_job_definition() {
     // AWS Batch gives the count (AWS_BATCH_JOB_ARRAY_SIZE): no --shards to
     // keep in step with the submitted array size.
     assert!(!args.iter().any(|a| a.starts_with("--shards")), "{args:?}");
-    let secrets: Vec<&str> = container["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(secrets, ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"]);
+    assert_eq!(
+        names(&container["secrets"]),
+        ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"]
+    );
     assert!(def["retryStrategy"]["attempts"].as_u64().unwrap() > 1);
     assert_image(
         "aws-batch-job-definition.json",
@@ -113,13 +119,10 @@ fn the_cloud_run_job() {
     assert_parses("cloud-run-job.yaml", &args);
     assert!(!args.iter().any(|a| a.starts_with("--shards")), "{args:?}");
     assert!(spec["taskCount"].as_u64().unwrap() > 1);
-    let env: Vec<&str> = container["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(env, ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"]);
+    assert_eq!(
+        names(&container["env"]),
+        ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"]
+    );
     assert_image(
         "cloud-run-job.yaml",
         container["image"].as_str().unwrap(),
