@@ -157,7 +157,14 @@ pub fn build_image(
     }
     fs::create_dir_all(context.join("etc")).map_err(io(context.display()))?;
     fs::create_dir_all(context.join("home")).map_err(io(context.display()))?;
-    fs::create_dir_all(context.join("tmp")).map_err(io(context.display()))?;
+    // `/tmp`, world-writable and sticky. COPY keeps the modes of what a
+    // copied directory holds but gives the directory named in it 0755, so
+    // `tmp` is copied as an entry of `rootfs/`, not as the source itself.
+    let tmp = context.join("rootfs/tmp");
+    fs::create_dir_all(&tmp).map_err(io(tmp.display()))?;
+    let mut mode = fs::metadata(&tmp).map_err(io(tmp.display()))?.permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o1777);
+    fs::set_permissions(&tmp, mode).map_err(io(tmp.display()))?;
     fs::copy(binary, context.join("cfstream")).map_err(io(binary.display()))?;
     fs::copy(CA_BUNDLE, context.join("ca-certificates.crt")).map_err(io(format_args!(
         "{CA_BUNDLE} (Debian's ca-certificates package)"

@@ -110,6 +110,13 @@ async fn the_image_exports_an_account_from_its_own_root() {
         );
     }
 
+    // `/tmp` is there for the user: world-writable and sticky (the demo
+    // writes its file there, as would anything using the temp directory).
+    let tmp = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(root.join("tmp")).unwrap().permissions(),
+    );
+    assert_eq!(tmp & 0o7777, 0o1777, "/tmp is {tmp:o}");
+
     let fake = StreamFake::start(FakeConfig {
         videos: Vec::new(),
         generated_videos: 6,
@@ -128,25 +135,44 @@ async fn the_image_exports_an_account_from_its_own_root() {
     let (uid, gid) = user.split_once(':').unwrap_or((user, user));
     std::os::unix::fs::chown(&out, Some(uid.parse().unwrap()), Some(gid.parse().unwrap())).unwrap();
 
-    let mut cmd = Command::new("chroot");
-    cmd.arg(format!("--userspec={uid}:{gid}"))
-        .arg(&root)
-        .args(&entrypoint)
-        .env_clear();
-    for pair in image["Env"].as_array().into_iter().flatten() {
-        let (key, value) = pair.as_str().unwrap().split_once('=').unwrap();
-        cmd.env(key, value);
-    }
+    // The image's entrypoint, in its root, as its user, with its
+    // environment and nothing else.
+    let in_image = || {
+        let mut cmd = Command::new("chroot");
+        cmd.arg(format!("--userspec={uid}:{gid}"))
+            .arg(&root)
+            .args(&entrypoint)
+            .env_clear();
+        for pair in image["Env"].as_array().into_iter().flatten() {
+            let (key, value) = pair.as_str().unwrap().split_once('=').unwrap();
+            cmd.env(key, value);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+
+    // The built-in demo (its own fake on loopback, its file under /tmp).
+    let demo = finish(
+        in_image()
+            .args(["demo", "--size", "64KiB"])
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(demo.code, 0, "{}", demo.stderr);
+    assert!(demo.stdout.starts_with("saved /tmp/"), "{}", demo.stdout);
+
+    let mut cmd = in_image();
     cmd.env("CLOUDFLARE_API_TOKEN", TOKEN)
         .env("CLOUDFLARE_ACCOUNT_ID", &fake.config().account_id)
         .env("CLOUDFLARE_BASE_URL", fake.base_url())
         .args([
             "export", "--all", "--type", "both", "--dir", "/export", "--json",
         ])
-        .args(["--first-api-poll", "100ms"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .args(["--first-api-poll", "100ms"]);
     let run = finish(cmd.spawn().unwrap(), Duration::from_secs(120)).await;
     let summary = run.summary();
 
