@@ -24,11 +24,6 @@ pub async fn account_ids(global: &Global) -> Result<HashSet<String>, Error> {
     Ok(ids)
 }
 
-/// Whether any credential is configured (flags or environment).
-fn has_credentials(global: &Global) -> bool {
-    global.api_token.is_some() || global.api_key.is_some() || global.user_service_key.is_some()
-}
-
 /// Runs `export status`; returns the exit status (0, or 3 when the
 /// archive or the account could not be read).
 pub async fn run(global: &Global, args: StatusArgs, out: &Output) -> Result<u8, Error> {
@@ -37,7 +32,9 @@ pub async fn run(global: &Global, args: StatusArgs, out: &Output) -> Result<u8, 
         args.dest.as_deref(),
         global.account_id.as_deref(),
     )?;
-    let account = if has_credentials(global) {
+    // With credentials (the command line's own choice of them), against
+    // the account; without, the archive alone.
+    let account = if crate::credentials(global)?.is_some() {
         Some(account_ids(global).await?)
     } else {
         None

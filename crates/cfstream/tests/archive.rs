@@ -53,6 +53,11 @@ async fn fake_of(videos: usize, size: u64, chunk_delay: Duration) -> StreamFake 
     fake
 }
 
+/// Borrowed views of owned arguments, for [`cfstream`].
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// `cfstream ARGS` with the fake's credentials (or none), a clean
 /// environment otherwise, and stdin closed.
 fn cfstream(fake: Option<&StreamFake>, args: &[&str]) -> Command {
@@ -421,18 +426,29 @@ async fn failures_are_grouped_by_reason_and_logs_can_be_json_lines() {
         );
     }
     let ids: Vec<String> = (0..10).map(uid).collect();
+    // `OPTIONS... export --dir DIR --first-api-poll 1s --progress-interval
+    // EVERY` and the ten ids.
+    let export = |options: &[&str], dir: &std::path::Path, every: &str| -> Vec<String> {
+        let dir = dir.to_str().unwrap();
+        let command = [
+            "export",
+            "--dir",
+            dir,
+            "--first-api-poll",
+            "1s",
+            "--progress-interval",
+            every,
+        ];
+        options
+            .iter()
+            .chain(&command)
+            .map(|s| s.to_string())
+            .chain(ids.iter().cloned())
+            .collect()
+    };
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "export",
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--first-api-poll",
-        "1s",
-        "--progress-interval",
-        "100ms",
-    ];
-    args.extend(ids.iter().map(String::as_str));
-    let out = run(cfstream(Some(&fake), &args)).await;
+    let args = export(&[], dir.path(), "100ms");
+    let out = run(cfstream(Some(&fake), &as_strs(&args))).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     // Largest group first, with its count and a few ids.
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -459,18 +475,8 @@ async fn failures_are_grouped_by_reason_and_logs_can_be_json_lines() {
     );
     // --no-progress: no progress line either.
     let quiet = tempfile::tempdir().unwrap();
-    let mut quiet_args = vec![
-        "--no-progress",
-        "export",
-        "--dir",
-        quiet.path().to_str().unwrap(),
-        "--first-api-poll",
-        "1s",
-        "--progress-interval",
-        "10ms",
-    ];
-    quiet_args.extend(ids.iter().map(String::as_str));
-    let silent = run(cfstream(Some(&fake), &quiet_args)).await;
+    let quiet_args = export(&["--no-progress"], quiet.path(), "10ms");
+    let silent = run(cfstream(Some(&fake), &as_strs(&quiet_args))).await;
     assert_eq!(silent.code, 1, "{}", silent.stderr);
     assert!(!silent.stderr.contains("progress: "), "{}", silent.stderr);
     // The run's report holds every failure.
@@ -494,21 +500,13 @@ async fn failures_are_grouped_by_reason_and_logs_can_be_json_lines() {
     // JSON object, the progress lines and failures included.
     for how in ["flag", "env"] {
         let again = tempfile::tempdir().unwrap();
-        let mut args = vec!["--json"];
-        if how == "flag" {
-            args.extend(["--log-format", "json"]);
-        }
-        args.extend([
-            "export",
-            "--dir",
-            again.path().to_str().unwrap(),
-            "--first-api-poll",
-            "1s",
-            "--progress-interval",
-            "10ms",
-        ]);
-        args.extend(ids.iter().map(String::as_str));
-        let mut cmd = cfstream(Some(&fake), &args);
+        let options: &[&str] = if how == "flag" {
+            &["--json", "--log-format", "json"]
+        } else {
+            &["--json"]
+        };
+        let args = export(options, again.path(), "10ms");
+        let mut cmd = cfstream(Some(&fake), &as_strs(&args));
         if how == "env" {
             cmd.env("CFSTREAM_LOG_FORMAT", "json");
         }
